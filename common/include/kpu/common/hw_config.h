@@ -1,0 +1,88 @@
+// The typed hardware configuration of one KPU, read from JSON (a superset of the upstream
+// simulator's `configs/kpu/*.json` layout) or taken from the embedded default.
+// All sizes are bytes, bandwidths GB/s (1e9 bytes per second), latencies clock cycles.
+// docs/config.md lists every key, its unit and its default.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "kpu/common/error.h"
+
+namespace kpu {
+
+struct ExternalMemoryConfig {
+    std::uint32_t bankCount = 2;
+    std::uint64_t bankCapacity = 1ull << 30; // bytes per bank
+    double bandwidthGBps = 100.0;             // per bank
+    std::uint32_t latencyCycles = 100;        // first-byte latency of one transfer
+};
+
+struct L3Config {
+    std::uint32_t tileCount = 4;
+    std::uint64_t tileCapacity = 128ull << 10;
+    double bandwidthGBps = 250.0; // per L3 tile
+    std::uint32_t latencyCycles = 20;
+};
+
+struct L2Config {
+    std::uint32_t bankCount = 8;
+    std::uint64_t bankCapacity = 64ull << 10;
+    double bandwidthGBps = 500.0; // per L2 bank
+    std::uint32_t latencyCycles = 10;
+};
+
+struct L1Config {
+    std::uint32_t bufferCount = 128; // upstream rule: 4 x (rows + cols) x compute tiles
+    std::uint64_t bufferCapacity = 32ull << 10;
+    double bandwidthGBps = 1000.0; // per buffer
+    std::uint32_t latencyCycles = 2;
+};
+
+struct DataMovementConfig {
+    std::uint32_t dmaEngineCount = 2;  // external memory <-> L3
+    std::uint32_t blockMoverCount = 4; // L3 <-> L2
+    std::uint32_t streamerCount = 8;   // L2 <-> L1
+};
+
+struct ComputeConfig {
+    std::uint32_t tileCount = 1; // processor arrays
+    std::uint32_t arrayRows = 16;
+    std::uint32_t arrayCols = 16;
+};
+
+struct KpuConfig {
+    std::string name = "default";
+    std::string source = "<embedded default>"; // file it came from, for messages and reports
+    double clockGHz = 1.0;
+    ExternalMemoryConfig external;
+    L3Config l3;
+    L2Config l2;
+    L1Config l1;
+    DataMovementConfig movement;
+    ComputeConfig compute;
+
+    // Bytes a transfer moves per clock cycle at `bandwidthGBps`.
+    double bytesPerCycle(double bandwidthGBps) const { return bandwidthGBps / clockGHz; }
+};
+
+// The embedded default (BRIEF §5): 2 x 1 GiB external banks @ 100 GB/s, 4 x 128 KiB L3 tiles,
+// 8 x 64 KiB L2 banks, 32 KiB L1 buffers, one 16x16 array at 1 GHz, 2 DMA engines,
+// 4 BlockMovers, 8 Streamers; L3 250, L2 500, L1 1000 GB/s.
+KpuConfig defaultConfig();
+
+// Parses a JSON configuration. `sourceName` is used in error messages, which name the key
+// path: "kpu.json: on_chip_memory.l2.bank_count: expected a positive integer, got -3".
+Expected<KpuConfig> parseConfigJson(std::string_view text, std::string_view sourceName);
+
+// Reads and parses a configuration file.
+Expected<KpuConfig> loadConfigFile(const std::string& path);
+
+// Checks cross-field constraints (non-zero counts, capacities, bandwidths).
+Expected<void> validateConfig(const KpuConfig& config);
+
+// The configuration as JSON in our own layout (round-trips through parseConfigJson).
+std::string configToJson(const KpuConfig& config);
+
+} // namespace kpu

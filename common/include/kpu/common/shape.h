@@ -1,0 +1,27 @@
+// Tensor shapes and overflow-checked size arithmetic.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace kpu {
+
+using Shape = std::vector<std::int64_t>;
+
+// Product of the dimensions; nullopt if a dimension is negative or the product overflows int64.
+std::optional<std::int64_t> elementCount(std::span<const std::int64_t> shape);
+
+// elementCount × elementSize in bytes; nullopt on overflow.
+std::optional<std::uint64_t> byteSize(std::span<const std::int64_t> shape, std::uint32_t elementSize);
+
+// "4x16x32" (empty shape: "scalar").
+std::string formatShape(std::span<const std::int64_t> shape);
+
+// a*b and a+b for sizes, nullopt on overflow.
+std::optional<std::uint64_t> checkedMul(std::uint64_t a, std::uint64_t b);
+std::optional<std::uint64_t> checkedAdd(std::uint64_t a, std::uint64_t b);
+
+} // namespace kpu

@@ -1,0 +1,81 @@
+// The compiler's graph IR: operations in topological order over named, typed tensor values.
+// Built from a .dfg file (graph_builder.h); later from other frontends.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kpu/common/dtype.h"
+#include "kpu/common/error.h"
+#include "kpu/common/shape.h"
+
+namespace kpu::ir {
+
+// Every operator the domain_flow library defines, plus our extensions. `Unknown` is an
+// operator spelling we do not recognise; the reader keeps it so any file can be loaded.
+enum class OpKind {
+    FunctionArgument, Function, FunctionReturn, FunctionResult, Constant,
+    MatMul, Linear, FC, Conv2D, Conv3D, DepthwiseConv2D, TransposeConv2D,
+    Add, Sub, Mul, Div, Exp, Reciprocal, Sigmoid, Relu, Clamp, Abs, Negate, Cast,
+    Reshape, Transpose, Concat, Pad, Gather,
+    ReduceSum, ReduceMax, ReduceMin, ReduceProd,
+    MaxPool2D, AvgPool2D, FusedMatMulBiasAct,
+    Unknown,
+};
+
+// "MATMUL" -> OpKind::MatMul; anything unrecognised -> OpKind::Unknown.
+OpKind opKindFromName(std::string_view spelling);
+std::string_view opKindName(OpKind kind); // canonical spelling, e.g. "MATMUL"
+
+struct TensorType {
+    Shape shape; // dynamic dims already resolved (to the batch size)
+    DType dtype = DType::F32;
+};
+
+using ValueId = std::int32_t;
+inline constexpr ValueId kNoValue = -1;
+
+struct Value {
+    std::string name;       // unique within the graph
+    std::string sourceName; // as written in the file (may repeat across nodes)
+    TensorType type;
+    std::int32_t producer = -1; // index into Graph::ops; -1 for an implicit graph input
+    std::int32_t producerSlot = 0;
+};
+
+struct Attribute {
+    std::string key;
+    std::string value;
+};
+
+struct Operation {
+    OpKind kind = OpKind::Unknown;
+    std::string opName;            // operator spelling in the file
+    std::int64_t nodeId = 0;       // id in the source file
+    std::string name;              // node name in the source file
+    std::vector<ValueId> operands; // by operand slot; kNoValue for an unconnected slot
+    std::vector<TensorType> operandTypes; // as declared by the node (may differ from the value's)
+    std::vector<ValueId> results;  // by result slot
+    std::vector<Attribute> attributes;
+    std::uint32_t line = 0;        // source line of the NODE, for diagnostics
+};
+
+struct Graph {
+    std::string name;
+    std::string sourceFile;
+    std::vector<Value> values;
+    std::vector<Operation> ops;   // topological order (producers before consumers)
+    std::vector<ValueId> inputs;  // values fed from outside: FUNCTION_ARGUMENT results, implicit inputs
+    std::vector<ValueId> constants; // CONSTANT results (values come from .npy or a seeded generator)
+    std::vector<ValueId> outputs; // values returned (FUNCTION_RETURN / return-marking UNKNOWN operands)
+    std::vector<std::string> warnings; // non-fatal findings, "file:line: warning: ..."
+
+    const Value& value(ValueId id) const { return values.at(static_cast<std::size_t>(id)); }
+};
+
+// Text dump of the graph (one line per op, unique value names shown), stable for tests.
+std::string dumpGraph(const Graph& graph);
+
+} // namespace kpu::ir

@@ -1,0 +1,1 @@
+// placeholder for the build skeleton; replaced by the implementation
