@@ -43,3 +43,30 @@ std::string formatShape(std::span<const std::int64_t> shape) {
 }
 
 } // namespace kpu
+
+namespace kpu {
+
+std::optional<std::array<std::uint64_t, 4>> canonicalView4(std::span<const std::int64_t> shape) {
+    std::array<std::uint64_t, 4> view{1, 1, 1, 1};
+    const std::size_t rank = shape.size();
+    for (std::int64_t d : shape)
+        if (d < 0)
+            return std::nullopt;
+    if (rank <= 4) {
+        for (std::size_t i = 0; i < rank; ++i)
+            view[4 - rank + i] = static_cast<std::uint64_t>(shape[i]);
+        return view;
+    }
+    std::uint64_t lead = 1;
+    for (std::size_t i = 0; i + 3 < rank; ++i) {
+        auto p = checkedMul(lead, static_cast<std::uint64_t>(shape[i]));
+        if (!p)
+            return std::nullopt;
+        lead = *p;
+    }
+    view = {lead, static_cast<std::uint64_t>(shape[rank - 3]), static_cast<std::uint64_t>(shape[rank - 2]),
+            static_cast<std::uint64_t>(shape[rank - 1])};
+    return view;
+}
+
+} // namespace kpu

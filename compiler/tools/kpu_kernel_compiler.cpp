@@ -1,1 +1,55 @@
-int main() { return 0; }
+// kpu-kernel-compiler: compile a Domain Flow Graph (.dfg) into a DFX object (.kpu).
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "kpu/common/file_io.h"
+#include "kpu/compiler/compiler.h"
+#include "kpu/schema/disasm.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"kpu-kernel-compiler: compile a Domain Flow Graph (.dfg) into a DFX object (.kpu)"};
+    app.set_version_flag("--version", std::string("kpu-kernel-compiler ") + KPU_VERSION);
+    std::string input, output, configPath;
+    std::int64_t batch = 1;
+    bool emitDfx = false, emitGraph = false;
+    app.add_option("input", input, "Domain Flow Graph (.dfg)")->required();
+    app.add_option("-o,--output", output, "object file to write (default: <input stem>.kpu)");
+    app.add_option("--config", configPath, "KPU configuration the tiles are chosen for (default: embedded)");
+    app.add_option("--batch", batch, "value of dynamic '?' dimensions")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_flag("--emit-dfx", emitDfx, "print the DFX program as text");
+    app.add_flag("--emit-graph", emitGraph, "print the graph IR");
+    CLI11_PARSE(app, argc, argv);
+
+    auto config = configPath.empty() ? kpu::Expected<kpu::KpuConfig>(kpu::defaultConfig())
+                                     : kpu::loadConfigFile(configPath);
+    if (!config) {
+        std::cerr << config.error().message << "\n";
+        return 1;
+    }
+    auto result = kpu::compiler::compileDfgFile(input, {.target = *config, .batch = batch});
+    if (!result) {
+        std::cerr << result.error().message << "\n";
+        return 1;
+    }
+    for (const std::string& warning : result->graph.warnings)
+        std::cerr << warning << "\n";
+    if (emitGraph)
+        std::cout << kpu::ir::dumpGraph(result->graph);
+    if (emitDfx)
+        std::cout << kpu::dfx::disassembleText(*kpu::dfx::GetProgram(result->object.data()), {});
+    if (output.empty()) {
+        const auto dot = input.find_last_of('.');
+        const auto slash = input.find_last_of('/');
+        const std::string stem = input.substr(slash == std::string::npos ? 0 : slash + 1,
+                                              dot == std::string::npos || (slash != std::string::npos && dot < slash)
+                                                  ? std::string::npos
+                                                  : dot - (slash == std::string::npos ? 0 : slash + 1));
+        output = stem + ".kpu";
+    }
+    if (auto r = kpu::writeBinaryFile(output, result->object); !r) {
+        std::cerr << r.error().message << "\n";
+        return 1;
+    }
+    return 0;
+}

@@ -1,6 +1,7 @@
 // Tensor shapes and overflow-checked size arithmetic.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -23,5 +24,14 @@ std::string formatShape(std::span<const std::int64_t> shape);
 // a*b and a+b for sizes, nullopt on overflow.
 std::optional<std::uint64_t> checkedMul(std::uint64_t a, std::uint64_t b);
 std::optional<std::uint64_t> checkedAdd(std::uint64_t a, std::uint64_t b);
+
+} // namespace kpu
+
+namespace kpu {
+
+// The 4-D canonical view the object format uses for regions: a shape of rank r < 4 gets
+// 4 - r leading 1s; rank > 4 collapses its leading dimensions into the first.
+// Returns nullopt if a collapsed dimension overflows uint64.
+std::optional<std::array<std::uint64_t, 4>> canonicalView4(std::span<const std::int64_t> shape);
 
 } // namespace kpu

@@ -1,0 +1,32 @@
+// The compiler driver as a library call: .dfg file -> graph IR -> DFX program -> object bytes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kpu/common/error.h"
+#include "kpu/common/hw_config.h"
+#include "kpu/compiler/graph.h"
+#include "kpu/schema/object.h"
+
+namespace kpu::compiler {
+
+struct CompileOptions {
+    KpuConfig target = defaultConfig();
+    std::int64_t batch = 1; // value of dynamic '?' dimensions
+};
+
+struct CompileResult {
+    ir::Graph graph;
+    dfx::ProgramT program;
+    std::vector<std::uint8_t> object; // the serialized FlatBuffer
+};
+
+// Reads, builds, lowers and serializes. Errors carry file and place.
+Expected<CompileResult> compileDfgFile(const std::string& path, const CompileOptions& options);
+
+// Serializes a program as a finished, identified FlatBuffer.
+std::vector<std::uint8_t> serializeProgram(const dfx::ProgramT& program);
+
+} // namespace kpu::compiler

@@ -1,0 +1,25 @@
+// Lowering: graph IR -> DFX program (the in-memory object, dfx::ProgramT).
+#pragma once
+
+#include <string>
+
+#include "kpu/common/error.h"
+#include "kpu/common/hw_config.h"
+#include "kpu/compiler/graph.h"
+#include "kpu/schema/object.h"
+
+namespace kpu::compiler {
+
+struct LowerOptions {
+    KpuConfig target = defaultConfig(); // the configuration tiles are chosen for
+    std::string sourceFile;             // for messages and the object's header
+};
+
+// Compute op flag bits (dfx::Op::flags).
+inline constexpr std::uint32_t kAccumulateFlag = 1u << 0;
+
+// Errors name the file and node: "m.dfg: error: operator CONV2D (node 7 'tosa.conv2d') is not
+// supported yet".
+Expected<dfx::ProgramT> lowerGraph(const ir::Graph& graph, const LowerOptions& options);
+
+} // namespace kpu::compiler

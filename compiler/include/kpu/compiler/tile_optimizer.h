@@ -1,0 +1,35 @@
+// TileOptimizer: analytical (Goto-style) choice of the tiles a GEMM-shaped kernel moves
+// between memory levels, for one target configuration.
+//
+// Output-stationary: an output tile mt x nt stays resident in L2 while the K loop streams
+// A tiles (mt x kt) and B tiles (kt x nt) through L3 into L2. External traffic is then
+//   bytes(A) * ceil(N/nt) + bytes(B) * ceil(M/mt) + bytes(C)
+// so the optimizer maximises mt and nt under the capacity rules below, then prefers the largest
+// kt (fewer, longer array passes). Capacity rules, at both L2 and L3 (tiles pass through both):
+//   - every single tile fits one L2 bank and one L3 tile;
+//   - A and B are double-buffered: 2 * (A + B) + C <= capacity of the level.
+// mt and nt are multiples of the array's rows/cols (or the whole dimension when smaller).
+#pragma once
+
+#include <cstdint>
+
+#include "kpu/common/error.h"
+#include "kpu/common/hw_config.h"
+
+namespace kpu::compiler {
+
+struct GemmShape {
+    std::uint64_t m = 0, n = 0, k = 0;
+    std::uint32_t aElementBytes = 4, bElementBytes = 4, cElementBytes = 4;
+};
+
+struct GemmTiling {
+    std::uint32_t mt = 0, nt = 0, kt = 0;
+    std::uint64_t externalBytes = 0; // the traffic estimate above, for hints and reports
+};
+
+// Errors when not even the smallest tile fits the configuration ("an 8x8x1 f32 tile needs
+// 768 bytes of L2; the config has 512").
+Expected<GemmTiling> chooseGemmTiling(const GemmShape& shape, const KpuConfig& config);
+
+} // namespace kpu::compiler

@@ -1,0 +1,32 @@
+#include "kpu/compiler/compiler.h"
+
+#include <flatbuffers/flatbuffers.h>
+
+#include "kpu/compiler/dfg_reader.h"
+#include "kpu/compiler/graph_builder.h"
+#include "kpu/compiler/lowering.h"
+
+namespace kpu::compiler {
+
+std::vector<std::uint8_t> serializeProgram(const dfx::ProgramT& program) {
+    flatbuffers::FlatBufferBuilder builder(1024 + program.ops.size() * sizeof(dfx::Op));
+    dfx::FinishProgramBuffer(builder, dfx::Program::Pack(builder, &program));
+    return {builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize()};
+}
+
+Expected<CompileResult> compileDfgFile(const std::string& path, const CompileOptions& options) {
+    auto file = dfg::parseFile(path);
+    if (!file)
+        return std::unexpected(file.error());
+    auto graph = ir::buildGraph(*file, path, ir::BuildOptions{.batch = options.batch});
+    if (!graph)
+        return std::unexpected(graph.error());
+    auto program = lowerGraph(*graph, LowerOptions{.target = options.target, .sourceFile = path});
+    if (!program)
+        return std::unexpected(program.error());
+    CompileResult result{.graph = std::move(*graph), .program = std::move(*program), .object = {}};
+    result.object = serializeProgram(result.program);
+    return result;
+}
+
+} // namespace kpu::compiler

@@ -1,0 +1,97 @@
+#include "kpu/compiler/tile_optimizer.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace kpu::compiler {
+namespace {
+
+std::uint64_t ceilDiv(std::uint64_t a, std::uint64_t b) { return (a + b - 1) / b; }
+
+// Candidate sizes for one dimension: multiples of `step` up to `extent`, plus `extent` itself.
+std::vector<std::uint32_t> candidates(std::uint64_t extent, std::uint32_t step, std::uint64_t cap) {
+    std::vector<std::uint32_t> out;
+    std::uint64_t limit = std::min(extent, cap);
+    for (std::uint64_t v = step; v <= limit; v += step)
+        out.push_back(static_cast<std::uint32_t>(v));
+    if (limit < step || limit % step != 0)
+        out.push_back(static_cast<std::uint32_t>(limit));
+    return out;
+}
+
+// Powers of two up to `extent`, plus `extent` itself when it is below the cap.
+std::vector<std::uint32_t> depthCandidates(std::uint64_t extent, std::uint64_t cap) {
+    std::vector<std::uint32_t> out;
+    std::uint64_t limit = std::min(extent, cap);
+    for (std::uint64_t v = 1; v <= limit; v *= 2)
+        out.push_back(static_cast<std::uint32_t>(v));
+    if (out.empty() || out.back() != limit)
+        out.push_back(static_cast<std::uint32_t>(limit));
+    return out;
+}
+
+struct Capacity {
+    std::uint64_t perTile;  // largest single tile (one L2 bank / one L3 tile)
+    std::uint64_t perLevel; // whole working set
+};
+
+} // namespace
+
+Expected<GemmTiling> chooseGemmTiling(const GemmShape& s, const KpuConfig& config) {
+    if (s.m == 0 || s.n == 0 || s.k == 0)
+        return GemmTiling{.mt = static_cast<std::uint32_t>(std::max<std::uint64_t>(s.m, 1)),
+                          .nt = static_cast<std::uint32_t>(std::max<std::uint64_t>(s.n, 1)),
+                          .kt = static_cast<std::uint32_t>(std::max<std::uint64_t>(s.k, 1)),
+                          .externalBytes = 0};
+
+    const Capacity l2{config.l2.bankCapacity, config.l2.bankCapacity * config.l2.bankCount};
+    const Capacity l3{config.l3.tileCapacity, config.l3.tileCapacity * config.l3.tileCount};
+    const Capacity cap{std::min(l2.perTile, l3.perTile), std::min(l2.perLevel, l3.perLevel)};
+
+    // No tile dimension can usefully exceed what one tile's bytes allow.
+    const std::uint64_t maxDim = std::max<std::uint64_t>(cap.perTile, 1);
+    const auto ms = candidates(s.m, config.compute.arrayRows, maxDim);
+    const auto ns = candidates(s.n, config.compute.arrayCols, maxDim);
+    const auto ks = depthCandidates(s.k, maxDim);
+
+    bool found = false;
+    GemmTiling best;
+    for (std::uint32_t mt : ms) {
+        for (std::uint32_t nt : ns) {
+            const std::uint64_t c = std::uint64_t{mt} * nt * s.cElementBytes;
+            if (c > cap.perTile)
+                continue;
+            const std::uint64_t traffic = s.m * s.k * s.aElementBytes * ceilDiv(s.n, nt) +
+                                          s.k * s.n * s.bElementBytes * ceilDiv(s.m, mt) +
+                                          s.m * s.n * s.cElementBytes;
+            if (found && traffic > best.externalBytes)
+                continue;
+            for (auto it = ks.rbegin(); it != ks.rend(); ++it) {
+                const std::uint32_t kt = *it;
+                const std::uint64_t a = std::uint64_t{mt} * kt * s.aElementBytes;
+                const std::uint64_t b = std::uint64_t{kt} * nt * s.bElementBytes;
+                if (a > cap.perTile || b > cap.perTile || 2 * (a + b) + c > cap.perLevel)
+                    continue;
+                // Lower traffic wins; then the larger kt; then the squarer output tile.
+                const bool better = !found || traffic < best.externalBytes ||
+                                    (traffic == best.externalBytes &&
+                                     (kt > best.kt || (kt == best.kt && std::max(mt, nt) < std::max(best.mt, best.nt))));
+                if (better) {
+                    best = GemmTiling{.mt = mt, .nt = nt, .kt = kt, .externalBytes = traffic};
+                    found = true;
+                }
+                break; // the largest kt that fits is the best for this (mt, nt)
+            }
+        }
+    }
+    if (!found) {
+        const std::uint64_t need = 2 * (std::uint64_t{ms.front()} * s.aElementBytes + std::uint64_t{ns.front()} * s.bElementBytes) +
+                                   std::uint64_t{ms.front()} * ns.front() * s.cElementBytes;
+        return fail("no tiling fits the configuration '{}': the smallest tile ({}x{}x1) needs {} bytes of on-chip "
+                    "memory per level, the config has {} bytes per L2 bank and {} bytes of L2+L3 working space",
+                    config.name, ms.front(), ns.front(), need, cap.perTile, cap.perLevel);
+    }
+    return best;
+}
+
+} // namespace kpu::compiler

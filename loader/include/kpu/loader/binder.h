@@ -1,0 +1,28 @@
+// The schedule binder: turns a verified, hardware-agnostic DFX program into a bound schedule
+// for one KPU configuration —
+//   - every tensor gets an external-memory address;
+//   - every tile resident in L3 or L2 gets a concrete address, allocated next-fit in the level's
+//     address space and released after its last use, so no two live tiles overlap; reusing
+//     freed space adds a write-after-read dependency on the space's last reader;
+//   - every move gets an engine: a DMA engine per external bank, a BlockMover per L3 tile, a
+//     Streamer per L2 bank;
+//   - every Compute op is expanded into L1 streaming: for each array-sized block of the output
+//     tile, Streamers copy the A and B strips (and the initial C block) from L2 into L1
+//     buffers, the array runs, and a Streamer drains the block back to L2.
+// docs/architecture.md describes the policy; docs/timing-model.md the durations.
+#pragma once
+
+#include <string_view>
+
+#include "kpu/common/error.h"
+#include "kpu/common/hw_config.h"
+#include "kpu/schema/object.h"
+#include "kpu/simulator/schedule.h"
+
+namespace kpu::loader {
+
+// `program` must have passed verifyObject. Errors name the object and what does not fit:
+// "m.kpu: error: tensor 'W' needs 2.0 GiB of external memory; the config has 1.0 GiB free".
+Expected<sim::Schedule> bindProgram(const dfx::Program& program, const KpuConfig& config, std::string_view sourceName);
+
+} // namespace kpu::loader

@@ -1,0 +1,493 @@
+#include "kpu/loader/binder.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <tuple>
+
+#include "kpu/common/shape.h"
+#include "kpu/schema/kernel_regions.h"
+#include "kpu/simulator/timing.h"
+#include "next_fit_allocator.h"
+
+namespace kpu::loader {
+namespace {
+
+using dfx::MemoryLevel;
+using sim::Level;
+
+constexpr std::uint64_t kAlignment = 64;
+
+Level toLevel(MemoryLevel level) { return static_cast<Level>(level); }
+
+std::string formatBytes(std::uint64_t bytes) {
+    if (bytes >= (1ull << 30))
+        return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / static_cast<double>(1ull << 30));
+    if (bytes >= (1ull << 20))
+        return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / static_cast<double>(1ull << 20));
+    if (bytes >= (1ull << 10))
+        return fmt::format("{:.1f} KiB", static_cast<double>(bytes) / static_cast<double>(1ull << 10));
+    return fmt::format("{} B", bytes);
+}
+
+std::array<std::uint64_t, 4> packedStrides(const std::array<std::uint32_t, 4>& extent, std::uint64_t elementBytes) {
+    return {std::uint64_t{extent[1]} * extent[2] * extent[3] * elementBytes,
+            std::uint64_t{extent[2]} * extent[3] * elementBytes, std::uint64_t{extent[3]} * elementBytes, elementBytes};
+}
+
+std::array<std::uint32_t, 4> toArray(const flatbuffers::Array<std::uint32_t, 4>& a) { return {a[0], a[1], a[2], a[3]}; }
+
+// Identity of a tile: which tensor, which region, at which level.
+using TileKey = std::tuple<std::uint8_t, std::uint32_t, std::array<std::uint32_t, 4>, std::array<std::uint32_t, 4>>;
+
+struct TensorInfo {
+    std::array<std::uint64_t, 4> view{};
+    std::uint32_t elementBytes = 4;
+    DType dtype = DType::F32;
+    std::uint64_t bytes = 0;
+    std::string name;
+};
+
+// A residency: one copy of one tile at one on-chip level, from creation to last use.
+struct Residency {
+    Level level = Level::L2;
+    std::uint32_t tensor = 0;
+    std::array<std::uint32_t, 4> extent{};
+    std::uint32_t lastUse = 0; // DFX op index
+    std::uint64_t address = 0; // level-global, set when bound
+    bool bound = false;
+};
+
+// The residencies one DFX op touches. For moves: src (on-chip source) and dst (created).
+// For compute: A, B, init (Cin or the running output), out.
+struct OpResidencies {
+    std::optional<std::uint32_t> src, dst;
+    std::optional<std::uint32_t> a, b, init, out;
+    bool createsOut = false;
+};
+
+class Binder {
+public:
+    Binder(const dfx::Program& program, const KpuConfig& config, std::string_view sourceName)
+        : p_(program), config_(config), source_(sourceName) {}
+
+    Expected<sim::Schedule> run() {
+        setUpGeometry();
+        if (auto r = placeTensors(); !r)
+            return std::unexpected(r.error());
+        if (auto r = resolveResidencies(); !r)
+            return std::unexpected(r.error());
+        if (auto r = bindOps(); !r)
+            return std::unexpected(r.error());
+        return std::move(schedule_);
+    }
+
+private:
+    // ---- geometry -------------------------------------------------------------------------
+    void setUpGeometry() {
+        schedule_.memories[0] = {config_.external.bankCount, config_.external.bankCapacity};
+        schedule_.memories[1] = {config_.l3.tileCount, config_.l3.tileCapacity};
+        schedule_.memories[2] = {config_.l2.bankCount, config_.l2.bankCapacity};
+        schedule_.memories[3] = {config_.l1.bufferCount, config_.l1.bufferCapacity};
+        schedule_.engineCounts = {config_.movement.dmaEngineCount, config_.movement.blockMoverCount,
+                                  config_.movement.streamerCount, config_.compute.tileCount};
+        for (int level = 1; level < sim::kLevelCount; ++level) {
+            const auto& g = schedule_.memories[static_cast<std::size_t>(level)];
+            allocators_.emplace_back(g.count * g.capacity, kAlignment);
+        }
+    }
+
+    NextFitAllocator& allocatorFor(Level level) { return allocators_[static_cast<std::size_t>(level) - 1]; }
+
+    std::uint64_t levelCapacity(Level level) const {
+        const auto& g = schedule_.memories[static_cast<std::size_t>(level)];
+        return g.count * g.capacity;
+    }
+
+    // ---- external memory ------------------------------------------------------------------
+    Expected<void> placeTensors() {
+        const std::uint64_t capacity = levelCapacity(Level::External);
+        std::uint64_t next = 0;
+        for (const dfx::Tensor* t : *p_.tensors()) {
+            TensorInfo info;
+            info.name = t->name()->str();
+            info.dtype = dfx::fromDType(t->dtype());
+            info.elementBytes = dtypeSize(info.dtype);
+            const std::span<const std::int64_t> shape(t->shape() ? t->shape()->data() : nullptr,
+                                                      t->shape() ? t->shape()->size() : 0);
+            info.view = canonicalView4(shape).value_or(std::array<std::uint64_t, 4>{1, 1, 1, 1});
+            info.bytes = byteSize(shape, info.elementBytes).value_or(0);
+            const std::uint64_t offset = (next + kAlignment - 1) / kAlignment * kAlignment;
+            if (offset > capacity || info.bytes > capacity - offset)
+                return fail("{}: error: tensor '{}' needs {} of external memory; the config has {} in total and {} "
+                            "is already taken by earlier tensors",
+                            source_, info.name, formatBytes(info.bytes), formatBytes(capacity),
+                            formatBytes(std::min(offset, capacity)));
+            schedule_.tensors.push_back(sim::TensorPlacement{.name = info.name, .offset = offset, .bytes = info.bytes});
+            next = offset + info.bytes;
+            tensors_.push_back(std::move(info));
+        }
+        return {};
+    }
+
+    std::array<std::uint64_t, 4> tensorStrides(std::uint32_t tensor) const {
+        const TensorInfo& t = tensors_[tensor];
+        const std::uint64_t e = t.elementBytes;
+        return {t.view[1] * t.view[2] * t.view[3] * e, t.view[2] * t.view[3] * e, t.view[3] * e, e};
+    }
+
+    std::uint64_t externalAddress(std::uint32_t tensor, const std::array<std::uint32_t, 4>& origin) const {
+        const auto s = tensorStrides(tensor);
+        return schedule_.tensors[tensor].offset + origin[0] * s[0] + origin[1] * s[1] + origin[2] * s[2] +
+               origin[3] * s[3];
+    }
+
+    // ---- pass 1: which tile copy each op reads and writes, and when each copy is last used ---
+    std::string opLabel(std::uint32_t i) const { return fmt::format("{}: error: ops[{}]", source_, i); }
+
+    std::uint32_t createResidency(Level level, std::uint32_t tensor, const dfx::Region& region, std::uint32_t op) {
+        const TileKey key{static_cast<std::uint8_t>(level), tensor, toArray(*region.origin()), toArray(*region.extent())};
+        residencies_.push_back(Residency{.level = level, .tensor = tensor, .extent = toArray(*region.extent()),
+                                         .lastUse = op, .address = 0, .bound = false});
+        const auto id = static_cast<std::uint32_t>(residencies_.size() - 1);
+        resident_[key] = id;
+        return id;
+    }
+
+    Expected<std::uint32_t> useResidency(Level level, std::uint32_t tensor, const dfx::Region& region,
+                                         std::uint32_t op) {
+        const TileKey key{static_cast<std::uint8_t>(level), tensor, toArray(*region.origin()), toArray(*region.extent())};
+        auto it = resident_.find(key);
+        if (it == resident_.end()) {
+            const auto o = toArray(*region.origin());
+            const auto e = toArray(*region.extent());
+            return fail("{}: tile [{},{},{},{}]+[{},{},{},{}] of tensor '{}' is not resident in {} (no earlier op "
+                        "brought it there, or it was flushed)",
+                        opLabel(op), o[0], o[1], o[2], o[3], e[0], e[1], e[2], e[3], tensors_[tensor].name,
+                        sim::levelName(level));
+        }
+        residencies_[it->second].lastUse = op;
+        return it->second;
+    }
+
+    void endResidency(Level level, std::uint32_t tensor, const dfx::Region& region) {
+        resident_.erase(
+            TileKey{static_cast<std::uint8_t>(level), tensor, toArray(*region.origin()), toArray(*region.extent())});
+    }
+
+    Expected<void> resolveResidencies() {
+        const auto& ops = *p_.ops();
+        touched_.resize(ops.size());
+        for (std::uint32_t i = 0; i < ops.size(); ++i) {
+            const dfx::Op& op = *ops.Get(i);
+            OpResidencies& r = touched_[i];
+            if (op.kind() == dfx::OpKind::DataMove) {
+                const Level from = toLevel(op.src_level()), to = toLevel(op.dst_level());
+                if (from != Level::External) {
+                    auto src = useResidency(from, op.index(), op.region(), i);
+                    if (!src)
+                        return std::unexpected(src.error());
+                    r.src = *src;
+                }
+                if (op.move_kind() == dfx::MoveKind::Flush)
+                    endResidency(from, op.index(), op.region());
+                if (to != Level::External)
+                    r.dst = createResidency(to, op.index(), op.region(), i);
+            } else if (op.kind() == dfx::OpKind::Compute) {
+                if (auto res = resolveCompute(op, i, r); !res)
+                    return res;
+            }
+        }
+        return {};
+    }
+
+    Expected<void> resolveCompute(const dfx::Op& op, std::uint32_t i, OpResidencies& r) {
+        const dfx::Kernel& kernel = *p_.kernels()->Get(op.index());
+        const dfx::MatMulTile tile = dfx::matMulTile(op.region());
+        const auto& inputs = *kernel.inputs();
+        auto operandRegion = [&](dfx::MatMulOperand role, std::uint32_t tensor, bool batched) {
+            return dfx::matMulOperandRegion(role, tile, tensors_[tensor].view, batched);
+        };
+        auto batched = [&](std::uint32_t input) { return kernel.input_batched()->Get(input) != 0; };
+        auto a = useResidency(Level::L2, inputs[0], operandRegion(dfx::MatMulOperand::A, inputs[0], batched(0)), i);
+        if (!a)
+            return std::unexpected(a.error());
+        auto b = useResidency(Level::L2, inputs[1], operandRegion(dfx::MatMulOperand::B, inputs[1], batched(1)), i);
+        if (!b)
+            return std::unexpected(b.error());
+        r.a = *a;
+        r.b = *b;
+        const dfx::Region outRegion = operandRegion(dfx::MatMulOperand::C, kernel.output(), true);
+        if (op.flags() & 1u) {
+            auto out = useResidency(Level::L2, kernel.output(), outRegion, i);
+            if (!out)
+                return std::unexpected(out.error());
+            r.init = r.out = *out;
+            return {};
+        }
+        if (inputs.size() == 3) {
+            auto init = useResidency(Level::L2, inputs[2], operandRegion(dfx::MatMulOperand::C, inputs[2], batched(2)), i);
+            if (!init)
+                return std::unexpected(init.error());
+            r.init = *init;
+        }
+        r.out = createResidency(Level::L2, kernel.output(), outRegion, i);
+        r.createsOut = true;
+        return {};
+    }
+
+    // ---- pass 2: addresses, engines, L1 expansion ------------------------------------------
+    std::uint64_t residencyBytes(const Residency& r) const {
+        return std::uint64_t{r.extent[0]} * r.extent[1] * r.extent[2] * r.extent[3] * tensors_[r.tensor].elementBytes;
+    }
+
+    Expected<void> bindResidency(std::uint32_t id, std::uint32_t op, std::vector<std::uint32_t>& warDeps) {
+        Residency& r = residencies_[id];
+        NextFitAllocator& alloc = allocatorFor(r.level);
+        const std::uint64_t bytes = residencyBytes(r);
+        auto address = alloc.allocate(bytes, warDeps);
+        if (!address)
+            return fail("{}: a {} tile of tensor '{}' does not fit in {}: {} live tiles hold {} of its {}; the "
+                        "object's tiling is too large for this configuration (recompile with --config)",
+                        opLabel(op), formatBytes(bytes), tensors_[r.tensor].name, sim::levelName(r.level),
+                        alloc.liveBlocks(), formatBytes(alloc.liveBytes()), formatBytes(alloc.capacity()));
+        r.address = *address;
+        r.bound = true;
+        return {};
+    }
+
+    std::uint32_t memoryIndex(Level level, std::uint64_t address) const {
+        return static_cast<std::uint32_t>(address / schedule_.memories[static_cast<std::size_t>(level)].capacity);
+    }
+
+    // The engine that performs a move between `from` and `to`, chosen by the memory it serves.
+    std::pair<sim::EngineKind, std::uint32_t> moverFor(Level from, Level to, std::uint64_t fromAddr,
+                                                       std::uint64_t toAddr) const {
+        const Level farther = std::min(from, to);
+        const std::uint64_t fartherAddr = from == farther ? fromAddr : toAddr;
+        const std::uint64_t nearerAddr = from == farther ? toAddr : fromAddr;
+        switch (farther) {
+        case Level::External:
+            return {sim::EngineKind::Dma, memoryIndex(Level::External, fartherAddr) % config_.movement.dmaEngineCount};
+        case Level::L3:
+            return {sim::EngineKind::BlockMover, memoryIndex(Level::L3, fartherAddr) % config_.movement.blockMoverCount};
+        default:
+            return {sim::EngineKind::Streamer,
+                    memoryIndex(Level::L2, from == Level::L2 ? fartherAddr : nearerAddr) % config_.movement.streamerCount};
+        }
+    }
+
+    sim::BoundOp makeMove(std::uint32_t sourceOp, const sim::Address& src, const std::array<std::uint64_t, 4>& srcStrides,
+                          const sim::Address& dst, const std::array<std::uint64_t, 4>& dstStrides,
+                          const std::array<std::uint32_t, 4>& extent, std::uint32_t elementBytes) const {
+        sim::BoundOp op;
+        op.type = sim::OpType::Move;
+        op.sourceOp = sourceOp;
+        op.move = sim::MoveOp{.src = src, .dst = dst, .srcStrides = srcStrides, .dstStrides = dstStrides,
+                              .extent = extent, .elementBytes = elementBytes};
+        op.bytes = std::uint64_t{extent[0]} * extent[1] * extent[2] * extent[3] * elementBytes;
+        std::tie(op.engine, op.engineIndex) = moverFor(src.level, dst.level, src.offset, dst.offset);
+        op.cycles = sim::moveCycles(config_, src.level, dst.level, op.bytes);
+        return op;
+    }
+
+    // Dependencies of DFX op i, as bound-op indices.
+    void dfxDeps(std::uint32_t i, std::vector<std::uint32_t>& out) const {
+        const auto& offsets = *p_.dep_offsets();
+        for (std::uint32_t d = offsets[i]; d < offsets[i + 1]; ++d)
+            out.push_back(completion_[p_.dep_indices()->Get(d)]);
+    }
+
+    void releaseDead(std::uint32_t i, std::uint32_t lastReader) {
+        for (std::uint32_t id : dyingAt_[i]) {
+            Residency& r = residencies_[id];
+            if (r.bound)
+                allocatorFor(r.level).release(r.address, lastReader);
+        }
+    }
+
+    Expected<void> bindOps() {
+        const auto& ops = *p_.ops();
+        dyingAt_.resize(ops.size());
+        for (std::uint32_t id = 0; id < residencies_.size(); ++id)
+            dyingAt_[residencies_[id].lastUse].push_back(id);
+        completion_.resize(ops.size());
+
+        std::vector<std::uint32_t> deps;
+        for (std::uint32_t i = 0; i < ops.size(); ++i) {
+            const dfx::Op& op = *ops.Get(i);
+            deps.clear();
+            dfxDeps(i, deps);
+            if (op.kind() == dfx::OpKind::Barrier) {
+                completion_[i] = schedule_.add(sim::BoundOp{}, deps);
+            } else if (op.kind() == dfx::OpKind::DataMove) {
+                auto r = bindMove(op, i, deps);
+                if (!r)
+                    return r;
+            } else {
+                auto r = bindCompute(op, i, deps);
+                if (!r)
+                    return r;
+            }
+            releaseDead(i, completion_[i]);
+        }
+        return {};
+    }
+
+    Expected<void> bindMove(const dfx::Op& op, std::uint32_t i, std::vector<std::uint32_t>& deps) {
+        const OpResidencies& r = touched_[i];
+        const std::uint32_t tensor = op.index();
+        const std::uint32_t e = tensors_[tensor].elementBytes;
+        const auto extent = toArray(*op.region().extent());
+        const auto packed = packedStrides(extent, e);
+        if (r.dst) {
+            if (auto b = bindResidency(*r.dst, i, deps); !b)
+                return b;
+        }
+        const Level from = toLevel(op.src_level()), to = toLevel(op.dst_level());
+        const sim::Address src{from, r.src ? residencies_[*r.src].address : externalAddress(tensor, toArray(*op.region().origin()))};
+        const sim::Address dst{to, r.dst ? residencies_[*r.dst].address : externalAddress(tensor, toArray(*op.region().origin()))};
+        const auto srcStrides = r.src ? packed : tensorStrides(tensor);
+        const auto dstStrides = r.dst ? packed : tensorStrides(tensor);
+        completion_[i] = schedule_.add(makeMove(i, src, srcStrides, dst, dstStrides, extent, e), deps);
+        return {};
+    }
+
+    // A packed L1 block, allocated for one array pass.
+    Expected<std::uint64_t> allocateL1(std::uint64_t bytes, std::uint32_t op, std::vector<std::uint32_t>& deps) {
+        auto a = allocatorFor(Level::L1).allocate(bytes, deps);
+        if (!a)
+            return fail("{}: a {}-byte L1 block does not fit in the L1 buffers ({} bytes in total)", opLabel(op), bytes,
+                        allocatorFor(Level::L1).capacity());
+        return *a;
+    }
+
+    Expected<void> bindCompute(const dfx::Op& op, std::uint32_t i, std::vector<std::uint32_t>& dfxDepsOfOp) {
+        const OpResidencies& r = touched_[i];
+        if (r.createsOut) {
+            if (auto b = bindResidency(*r.out, i, dfxDepsOfOp); !b)
+                return b;
+        }
+        const dfx::MatMulTile tile = dfx::matMulTile(op.region());
+        const Residency& A = residencies_[*r.a];
+        const Residency& B = residencies_[*r.b];
+        const Residency& O = residencies_[*r.out];
+        const Residency* I = r.init ? &residencies_[*r.init] : nullptr;
+        const TensorInfo& ta = tensors_[A.tensor];
+        const TensorInfo& tb = tensors_[B.tensor];
+        const TensorInfo& to = tensors_[O.tensor];
+        const TensorInfo* ti = I ? &tensors_[I->tensor] : nullptr;
+
+        // Split K so that each strip fits one L1 buffer.
+        const std::uint32_t R = config_.compute.arrayRows, C = config_.compute.arrayCols;
+        const std::uint64_t buffer = config_.l1.bufferCapacity;
+        const std::uint64_t byA = buffer / (std::uint64_t{R} * ta.elementBytes);
+        const std::uint64_t byB = buffer / (std::uint64_t{C} * tb.elementBytes);
+        const std::uint32_t kc = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(std::min(byA, byB), 1, tile.kt));
+        const std::uint32_t arrayIndex = computeCount_++ % config_.compute.tileCount;
+
+        std::vector<std::uint32_t> drains;
+        std::vector<std::uint32_t> deps;
+        for (std::uint32_t bi = 0; bi < tile.mt; bi += R) {
+            const std::uint32_t rows = std::min(R, tile.mt - bi);
+            for (std::uint32_t bj = 0; bj < tile.nt; bj += C) {
+                const std::uint32_t cols = std::min(C, tile.nt - bj);
+                deps.assign(dfxDepsOfOp.begin(), dfxDepsOfOp.end());
+                auto out = allocateL1(std::uint64_t{rows} * cols * to.elementBytes, i, deps);
+                if (!out)
+                    return std::unexpected(out.error());
+                std::optional<std::uint32_t> previousPass;
+                std::vector<std::uint64_t> passBlocks;
+                for (std::uint32_t bk = 0; bk < tile.kt; bk += kc) {
+                    const std::uint32_t depth = std::min(kc, tile.kt - bk);
+                    std::vector<std::uint32_t> passDeps = deps;
+                    auto streamIn = [&](const Residency& res, const TensorInfo& t, std::uint32_t r0, std::uint32_t c0,
+                                         std::uint32_t nr, std::uint32_t nc) -> Expected<std::uint64_t> {
+                        std::vector<std::uint32_t> moveDeps = dfxDepsOfOp;
+                        auto l1 = allocateL1(std::uint64_t{nr} * nc * t.elementBytes, i, moveDeps);
+                        if (!l1)
+                            return l1;
+                        const std::uint64_t rowBytes = std::uint64_t{res.extent[3]} * t.elementBytes;
+                        const sim::Address src{Level::L2, res.address + r0 * rowBytes + std::uint64_t{c0} * t.elementBytes};
+                        const std::array<std::uint32_t, 4> extent{1, 1, nr, nc};
+                        const auto strides = packedStrides(extent, t.elementBytes);
+                        const std::array<std::uint64_t, 4> srcStrides{0, 0, rowBytes, t.elementBytes};
+                        passDeps.push_back(schedule_.add(
+                            makeMove(i, src, srcStrides, sim::Address{Level::L1, *l1}, strides, extent, t.elementBytes),
+                            moveDeps));
+                        passBlocks.push_back(*l1);
+                        return l1;
+                    };
+                    auto a = streamIn(A, ta, bi, bk, rows, depth);
+                    if (!a)
+                        return std::unexpected(a.error());
+                    auto b = streamIn(B, tb, bk, bj, depth, cols);
+                    if (!b)
+                        return std::unexpected(b.error());
+                    sim::ArrayOp pass{.m = rows, .n = cols, .k = depth, .a = {Level::L1, *a}, .b = {Level::L1, *b},
+                                      .init = {}, .out = {Level::L1, *out}, .aType = ta.dtype, .bType = tb.dtype,
+                                      .initType = to.dtype, .outType = to.dtype, .hasInit = false};
+                    if (previousPass) {
+                        pass.init = pass.out;
+                        pass.hasInit = true;
+                        passDeps.push_back(*previousPass);
+                    } else if (I) {
+                        auto init = streamIn(*I, *ti, bi, bj, rows, cols);
+                        if (!init)
+                            return std::unexpected(init.error());
+                        pass.init = {Level::L1, *init};
+                        pass.initType = ti->dtype;
+                        pass.hasInit = true;
+                    }
+                    sim::BoundOp arrayOp;
+                    arrayOp.type = sim::OpType::Array;
+                    arrayOp.engine = sim::EngineKind::Array;
+                    arrayOp.engineIndex = arrayIndex;
+                    arrayOp.sourceOp = i;
+                    arrayOp.array = pass;
+                    arrayOp.cycles = sim::arrayCycles(config_, depth);
+                    previousPass = schedule_.add(arrayOp, passDeps);
+                    for (std::uint64_t block : passBlocks)
+                        allocatorFor(Level::L1).release(block, *previousPass);
+                    passBlocks.clear();
+                }
+                // Drain the finished block back into the output tile in L2.
+                const std::uint64_t rowBytes = std::uint64_t{O.extent[3]} * to.elementBytes;
+                const std::array<std::uint32_t, 4> extent{1, 1, rows, cols};
+                const sim::Address dst{Level::L2, O.address + bi * rowBytes + std::uint64_t{bj} * to.elementBytes};
+                const std::array<std::uint64_t, 4> dstStrides{0, 0, rowBytes, to.elementBytes};
+                const std::uint32_t drain = schedule_.add(
+                    makeMove(i, sim::Address{Level::L1, *out}, packedStrides(extent, to.elementBytes), dst, dstStrides,
+                             extent, to.elementBytes),
+                    std::span<const std::uint32_t>(&*previousPass, 1));
+                allocatorFor(Level::L1).release(*out, drain);
+                drains.push_back(drain);
+            }
+        }
+        sim::BoundOp join;
+        join.sourceOp = i;
+        completion_[i] = schedule_.add(join, drains);
+        return {};
+    }
+
+    const dfx::Program& p_;
+    const KpuConfig& config_;
+    std::string_view source_;
+    sim::Schedule schedule_;
+    std::vector<TensorInfo> tensors_;
+    std::vector<NextFitAllocator> allocators_; // L3, L2, L1
+    std::vector<Residency> residencies_;
+    std::map<TileKey, std::uint32_t> resident_;
+    std::vector<OpResidencies> touched_;
+    std::vector<std::vector<std::uint32_t>> dyingAt_;
+    std::vector<std::uint32_t> completion_; // DFX op -> the bound op that completes it
+    std::uint32_t computeCount_ = 0;
+};
+
+} // namespace
+
+Expected<sim::Schedule> bindProgram(const dfx::Program& program, const KpuConfig& config, std::string_view sourceName) {
+    return Binder(program, config, sourceName).run();
+}
+
+} // namespace kpu::loader

@@ -1,0 +1,166 @@
+#include "kpu/loader/loader.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kpu/common/file_io.h"
+#include "kpu/common/float_convert.h"
+#include "kpu/common/npy.h"
+#include "kpu/loader/verifier.h"
+#include "kpu/simulator/simulator.h"
+
+namespace kpu::loader {
+namespace {
+
+std::string tensorNames(const dfx::Program& program, bool (*keep)(dfx::TensorRole)) {
+    std::string names;
+    for (const dfx::Tensor* t : *program.tensors())
+        if (keep(t->role()))
+            names += (names.empty() ? "" : ", ") + t->name()->str();
+    return names.empty() ? "none" : names;
+}
+
+bool isSupplied(dfx::TensorRole role) { return role == dfx::TensorRole::Input || role == dfx::TensorRole::Constant; }
+bool isAny(dfx::TensorRole) { return true; }
+
+std::optional<std::uint32_t> findTensor(const dfx::Program& program, std::string_view name) {
+    for (std::uint32_t i = 0; i < program.tensors()->size(); ++i)
+        if (program.tensors()->Get(i)->name()->string_view() == name)
+            return i;
+    return std::nullopt;
+}
+
+HostTensor describe(const dfx::Tensor& t) {
+    HostTensor h;
+    h.name = t.name()->str();
+    h.dtype = dfx::fromDType(t.dtype());
+    h.shape.assign(t.shape()->begin(), t.shape()->end());
+    return h;
+}
+
+// Reads one .npy input for `desc`, converting between floating-point types if needed.
+Expected<HostTensor> readInput(const dfx::Tensor& desc, const std::string& path) {
+    auto array = readNpyFile(path);
+    if (!array)
+        return std::unexpected(array.error());
+    HostTensor t = describe(desc);
+    if (array->shape != t.shape)
+        return fail("{}: error: input '{}' has shape {}, the tensor is {}", path, t.name, formatShape(array->shape),
+                    formatShape(t.shape));
+    if (array->dtype == t.dtype) {
+        t.data = std::move(array->data);
+        return t;
+    }
+    if (!isFloat(array->dtype) || !isFloat(t.dtype))
+        return fail("{}: error: input '{}' holds {} values, the tensor is {}", path, t.name, dtypeName(array->dtype),
+                    dtypeName(t.dtype));
+    const std::uint64_t count = static_cast<std::uint64_t>(elementCount(t.shape).value_or(0));
+    std::vector<double> values(count);
+    convertToF64(array->dtype, array->data.data(), values.data(), count);
+    t.data.resize(count * dtypeSize(t.dtype));
+    convertFromF64(t.dtype, values.data(), t.data.data(), count);
+    return t;
+}
+
+} // namespace
+
+Expected<LoadedObject> loadObject(const std::string& path) {
+    LoadedObject object;
+    object.path = path;
+    auto bytes = readBinaryFile(path);
+    if (!bytes)
+        return std::unexpected(bytes.error());
+    object.bytes = std::move(*bytes);
+    auto program = verifyObject(object.bytes, path);
+    if (!program)
+        return std::unexpected(program.error());
+    object.program = *program;
+    return object;
+}
+
+Expected<std::vector<HostTensor>> prepareInputs(const dfx::Program& program,
+                                                const std::map<std::string, std::string>& files, std::uint64_t seed) {
+    for (const auto& [name, path] : files) {
+        auto index = findTensor(program, name);
+        if (!index || !isSupplied(program.tensors()->Get(*index)->role()))
+            return fail("{}: error: --input '{}': the object has no input or constant tensor of that name (it has: {})",
+                        path, name, tensorNames(program, isSupplied));
+    }
+    std::vector<HostTensor> inputs(program.tensors()->size());
+    for (std::uint32_t i = 0; i < program.tensors()->size(); ++i) {
+        const dfx::Tensor& desc = *program.tensors()->Get(i);
+        if (!isSupplied(desc.role()))
+            continue;
+        if (auto file = files.find(desc.name()->str()); file != files.end()) {
+            auto t = readInput(desc, file->second);
+            if (!t)
+                return std::unexpected(t.error());
+            inputs[i] = std::move(*t);
+            continue;
+        }
+        inputs[i] = describe(desc);
+        fillRandom(inputs[i], seed, i);
+    }
+    return inputs;
+}
+
+Expected<SimulationResult> simulate(const dfx::Program& program, const sim::Schedule& schedule,
+                                    const KpuConfig& config, const std::vector<HostTensor>& inputs) {
+    auto simulator = sim::Simulator::create(config, schedule);
+    if (!simulator)
+        return std::unexpected(simulator.error());
+    for (std::size_t i = 0; i < inputs.size(); ++i)
+        if (!inputs[i].data.empty())
+            if (auto r = simulator->writeExternal(schedule.tensors[i].offset, inputs[i].data); !r)
+                return std::unexpected(r.error());
+    SimulationResult result;
+    result.stats = simulator->run(schedule);
+    for (std::uint32_t i = 0; i < program.tensors()->size(); ++i) {
+        HostTensor t = describe(*program.tensors()->Get(i));
+        t.data.resize(schedule.tensors[i].bytes);
+        if (auto r = simulator->readExternal(schedule.tensors[i].offset, t.data); !r)
+            return std::unexpected(r.error());
+        result.tensors.push_back(std::move(t));
+    }
+    return result;
+}
+
+std::vector<Comparison> verifyOutputs(const dfx::Program& program, const KpuConfig& config,
+                                      const std::vector<HostTensor>& inputs, const SimulationResult& result) {
+    const ReferenceResult reference = executeReference(program, inputs);
+    std::vector<Comparison> comparisons;
+    for (const dfx::Kernel* kernel : *program.kernels()) {
+        const std::uint32_t out = kernel->output();
+        if (program.tensors()->Get(out)->role() != dfx::TensorRole::Output)
+            continue;
+        // Partial sums are written back in the output's storage type once per array pass.
+        const auto& space = *kernel->iteration_space();
+        std::uint32_t kt = space[3];
+        for (const dfx::LevelTiling* t : *kernel->tilings())
+            if (t->tile() && t->tile()->size() == 4)
+                kt = std::min(kt, std::max(1u, t->tile()->Get(3)));
+        const std::uint64_t widest =
+            std::max(config.compute.arrayRows, config.compute.arrayCols) * std::uint64_t{8};
+        const std::uint64_t kc = std::max<std::uint64_t>(1, config.l1.bufferCapacity / widest);
+        const auto passes = static_cast<std::uint32_t>((space[3] + std::min<std::uint64_t>(kt, kc) - 1) /
+                                                       std::min<std::uint64_t>(kt, kc));
+        comparisons.push_back(compareWithReference(reference, out, result.tensors[out], passes));
+    }
+    return comparisons;
+}
+
+Expected<void> writeOutputs(const dfx::Program& program, const SimulationResult& result,
+                            const std::map<std::string, std::string>& files) {
+    for (const auto& [name, path] : files) {
+        auto index = findTensor(program, name);
+        if (!index)
+            return fail("{}: error: --output '{}': the object has no tensor of that name (it has: {})", path, name,
+                        tensorNames(program, isAny));
+        const HostTensor& t = result.tensors[*index];
+        if (auto r = writeNpyFile(path, NpyArray{.dtype = t.dtype, .shape = t.shape, .data = t.data}); !r)
+            return r;
+    }
+    return {};
+}
+
+} // namespace kpu::loader

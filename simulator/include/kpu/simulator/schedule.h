@@ -1,0 +1,97 @@
+// A bound schedule: what the loader's binder produces and the simulator executes. It knows
+// memories, engines and byte addresses, and nothing of DFX objects or graphs.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kpu/common/dtype.h"
+
+namespace kpu::sim {
+
+// Memory levels, farthest from the array first.
+enum class Level : std::uint8_t { External = 0, L3 = 1, L2 = 2, L1 = 3 };
+inline constexpr int kLevelCount = 4;
+
+enum class EngineKind : std::uint8_t { Dma = 0, BlockMover = 1, Streamer = 2, Array = 3 };
+inline constexpr int kEngineKindCount = 4;
+
+const char* levelName(Level level);        // "EXT", "L3", "L2", "L1"
+const char* engineKindName(EngineKind k);  // "dma", "block_mover", "streamer", "array"
+
+// A byte address in one level. Each level is one flat address space made of its memories
+// laid end to end (external banks, L3 tiles, L2 banks, L1 buffers): memory i covers
+// [i * capacity, (i + 1) * capacity). A tile may straddle two memories.
+struct Address {
+    Level level = Level::External;
+    std::uint64_t offset = 0;
+};
+
+// Copy a 4-D box of elements: element (i0,i1,i2,i3) moves from src.offset + sum(i_d * srcStride_d)
+// to dst.offset + sum(i_d * dstStride_d). Strides in bytes.
+struct MoveOp {
+    Address src, dst;
+    std::array<std::uint64_t, 4> srcStrides{}, dstStrides{};
+    std::array<std::uint32_t, 4> extent{};
+    std::uint32_t elementBytes = 4;
+};
+
+// One pass of the processor array: out[m x n] = init[m x n] + a[m x k] * b[k x n] (init
+// omitted: 0). All operands are packed row-major blocks in L1. Computed in f64 when any operand
+// is f64, else in f32; storage types are converted on the way in and out.
+struct ArrayOp {
+    std::uint32_t m = 0, n = 0, k = 0;
+    Address a, b, init, out;
+    DType aType = DType::F32, bType = DType::F32, initType = DType::F32, outType = DType::F32;
+    bool hasInit = false;
+};
+
+enum class OpType : std::uint8_t { Move, Array, Barrier };
+
+struct BoundOp {
+    OpType type = OpType::Barrier;
+    EngineKind engine = EngineKind::Array;
+    std::uint32_t engineIndex = 0;
+    std::uint32_t sourceOp = 0; // index of the DFX op this was bound or expanded from
+    std::uint64_t bytes = 0;    // bytes moved (Move) or 0
+    std::uint64_t cycles = 0;   // duration, from the timing model (filled in by the binder)
+    MoveOp move;                // valid when type == Move
+    ArrayOp array;              // valid when type == Array
+};
+
+// Where a tensor lives in external memory (row-major, dense, level-global offset).
+struct TensorPlacement {
+    std::string name;
+    std::uint64_t offset = 0;
+    std::uint64_t bytes = 0;
+};
+
+struct MemoryGeometry {
+    std::uint32_t count = 0;    // memories at this level
+    std::uint64_t capacity = 0; // bytes each
+};
+
+struct Schedule {
+    std::array<MemoryGeometry, kLevelCount> memories{};
+    std::array<std::uint32_t, kEngineKindCount> engineCounts{};
+    std::vector<BoundOp> ops; // a valid topological order of the dependencies
+    // Dependencies in CSR form: op i waits for deps[depOffsets[i] .. depOffsets[i+1]).
+    std::vector<std::uint32_t> depOffsets{0};
+    std::vector<std::uint32_t> deps;
+    std::vector<TensorPlacement> tensors; // indexed like the object's tensors
+
+    std::uint32_t add(const BoundOp& op, std::span<const std::uint32_t> opDeps) {
+        ops.push_back(op);
+        deps.insert(deps.end(), opDeps.begin(), opDeps.end());
+        depOffsets.push_back(static_cast<std::uint32_t>(deps.size()));
+        return static_cast<std::uint32_t>(ops.size() - 1);
+    }
+    std::span<const std::uint32_t> depsOf(std::size_t i) const {
+        return std::span(deps).subspan(depOffsets[i], depOffsets[i + 1] - depOffsets[i]);
+    }
+};
+
+} // namespace kpu::sim

@@ -1,0 +1,72 @@
+// The cycle-approximate KPU simulator: real byte arenas for every memory, engines with
+// timelines, and functional execution of every bound op through its concrete addresses (so a
+// binding bug shows up as a wrong result).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kpu/common/error.h"
+#include "kpu/common/hw_config.h"
+#include "kpu/simulator/schedule.h"
+#include "kpu/simulator/stats.h"
+
+namespace kpu::sim {
+
+// One simulated memory: a zero-initialised byte arena. Large arenas are reserved lazily
+// (pages materialise on first touch), so a 1 GiB external bank costs only what is used.
+class Arena {
+public:
+    explicit Arena(std::uint64_t capacity);
+    ~Arena();
+    Arena(const Arena&) = delete;
+    Arena& operator=(const Arena&) = delete;
+
+    std::uint8_t* data() { return data_; }
+    const std::uint8_t* data() const { return data_; }
+    std::uint64_t capacity() const { return capacity_; }
+
+private:
+    std::uint8_t* data_ = nullptr;
+    std::uint64_t capacity_ = 0;
+};
+
+struct RunOptions {
+    bool functional = true; // false: timing only, no data is copied or computed
+};
+
+class Simulator {
+public:
+    // Creates the arenas the schedule's geometry asks for.
+    static Expected<Simulator> create(const KpuConfig& config, const Schedule& schedule);
+
+    // Host access to external memory (a level-global byte offset), bounds-checked.
+    Expected<void> writeExternal(std::uint64_t offset, std::span<const std::uint8_t> bytes);
+    Expected<void> readExternal(std::uint64_t offset, std::span<std::uint8_t> bytes) const;
+
+    // Executes the schedule: every op starts when its dependencies have finished and its
+    // engine is free (in program order per engine); returns the statistics.
+    RunStats run(const Schedule& schedule, const RunOptions& options = {});
+
+private:
+    Simulator() = default;
+
+public:
+    Simulator(Simulator&&) = default;
+    Simulator& operator=(Simulator&&) = default;
+
+private:
+    std::uint8_t* at(const Address& a);
+    void executeMove(const MoveOp& op);
+    void executeArray(const ArrayOp& op);
+
+    KpuConfig config_;
+    std::array<std::unique_ptr<Arena>, kLevelCount> levels_; // one flat arena per level
+    std::vector<float> scratchF32_;
+    std::vector<double> scratchF64_;
+};
+
+} // namespace kpu::sim
