@@ -1,9 +1,8 @@
 #include "kpu/compiler/graph.h"
 
 #include <array>
-#include <utility>
-
 #include <fmt/format.h>
+#include <utility>
 
 namespace kpu::ir {
 namespace {
@@ -65,7 +64,8 @@ std::string_view opKindName(OpKind kind) {
 }
 
 std::string dumpGraph(const Graph& graph) {
-    std::string out = fmt::format("graph '{}' ({} ops, {} values)\n", graph.name, graph.ops.size(), graph.values.size());
+    std::string out = fmt::format("graph '{}' ({} ops, {} values)\n", graph.name, graph.ops.size(),
+                                  graph.values.size());
     auto valueText = [&](ValueId id) {
         if (id == kNoValue)
             return std::string("<unconnected>");
@@ -78,7 +78,8 @@ std::string dumpGraph(const Graph& graph) {
             operands += (operands.empty() ? "" : ", ") + valueText(id);
         for (ValueId id : op.results)
             results += (results.empty() ? "" : ", ") + valueText(id);
-        out += fmt::format("  node {:>4} {:<18} '{}'  ({}) -> ({})\n", op.nodeId, op.opName, op.name, operands, results);
+        out += fmt::format("  node {:>4} {:<18} '{}'  ({}) -> ({})\n", op.nodeId, op.opName,
+                           op.name, operands, results);
     }
     auto list = [&](std::string_view title, const std::vector<ValueId>& ids) {
         std::string names;

@@ -18,7 +18,11 @@ void gemmReference(const Args& p) {
 
 } // namespace
 
-void sgemmReference(const GemmF32Args& args) { gemmReference<float>(args); }
-void dgemmReference(const GemmF64Args& args) { gemmReference<double>(args); }
+void sgemmReference(const GemmF32Args& args) {
+    gemmReference<float>(args);
+}
+void dgemmReference(const GemmF64Args& args) {
+    gemmReference<double>(args);
+}
 
 } // namespace kpu::sim

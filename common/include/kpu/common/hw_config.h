@@ -1,22 +1,24 @@
 // The typed hardware configuration of one KPU, read from JSON (a superset of the upstream
 // simulator's `configs/kpu/*.json` layout) or taken from the embedded default.
 // All sizes are bytes, bandwidths GB/s (1e9 bytes per second), latencies clock cycles.
-// docs/config.md lists every key, its unit and its default.
+// docs/config.md lists every key, its unit and its default. Every key a file omits keeps the
+// value below (the embedded default); unknown keys are errors.
 #pragma once
+
+#include "kpu/common/error.h"
 
 #include <cstdint>
 #include <string>
 #include <string_view>
-
-#include "kpu/common/error.h"
 
 namespace kpu {
 
 struct ExternalMemoryConfig {
     std::uint32_t bankCount = 2;
     std::uint64_t bankCapacity = 1ull << 30; // bytes per bank
-    double bandwidthGBps = 100.0;             // per bank
-    std::uint32_t latencyCycles = 100;        // first-byte latency of one transfer
+    double bandwidthGBps = 100.0;            // per bank
+    std::uint32_t latencyCycles = 100;       // first-byte latency of one transfer
+    bool operator==(const ExternalMemoryConfig&) const = default;
 };
 
 struct L3Config {
@@ -24,6 +26,7 @@ struct L3Config {
     std::uint64_t tileCapacity = 128ull << 10;
     double bandwidthGBps = 250.0; // per L3 tile
     std::uint32_t latencyCycles = 20;
+    bool operator==(const L3Config&) const = default;
 };
 
 struct L2Config {
@@ -31,6 +34,7 @@ struct L2Config {
     std::uint64_t bankCapacity = 64ull << 10;
     double bandwidthGBps = 500.0; // per L2 bank
     std::uint32_t latencyCycles = 10;
+    bool operator==(const L2Config&) const = default;
 };
 
 struct L1Config {
@@ -38,18 +42,21 @@ struct L1Config {
     std::uint64_t bufferCapacity = 32ull << 10;
     double bandwidthGBps = 1000.0; // per buffer
     std::uint32_t latencyCycles = 2;
+    bool operator==(const L1Config&) const = default;
 };
 
 struct DataMovementConfig {
     std::uint32_t dmaEngineCount = 2;  // external memory <-> L3
     std::uint32_t blockMoverCount = 4; // L3 <-> L2
     std::uint32_t streamerCount = 8;   // L2 <-> L1
+    bool operator==(const DataMovementConfig&) const = default;
 };
 
 struct ComputeConfig {
     std::uint32_t tileCount = 1; // processor arrays
     std::uint32_t arrayRows = 16;
     std::uint32_t arrayCols = 16;
+    bool operator==(const ComputeConfig&) const = default;
 };
 
 struct KpuConfig {
@@ -65,6 +72,8 @@ struct KpuConfig {
 
     // Bytes a transfer moves per clock cycle at `bandwidthGBps`.
     double bytesPerCycle(double bandwidthGBps) const { return bandwidthGBps / clockGHz; }
+
+    bool operator==(const KpuConfig&) const = default;
 };
 
 // The embedded default (BRIEF §5): 2 x 1 GiB external banks @ 100 GB/s, 4 x 128 KiB L3 tiles,
@@ -72,15 +81,24 @@ struct KpuConfig {
 // 4 BlockMovers, 8 Streamers; L3 250, L2 500, L1 1000 GB/s.
 KpuConfig defaultConfig();
 
-// Parses a JSON configuration. `sourceName` is used in error messages, which name the key
-// path: "kpu.json: on_chip_memory.l2.bank_count: expected a positive integer, got -3".
+// Parses a JSON configuration (and validates it). `sourceName` becomes KpuConfig::source and
+// starts every error message, which names the key path:
+//   "kpu.json: error: on_chip_memory.l2.bank_count: expected a positive integer, got -3"
+//   "kpu.json: error: on_chip_memory.l2.bank_cout: unknown key, did you mean 'bank_count'?"
+//   "kpu.json:3:17: error: syntax error while parsing ..." (JSON syntax errors)
 Expected<KpuConfig> parseConfigJson(std::string_view text, std::string_view sourceName);
 
-// Reads and parses a configuration file.
+// Reads and parses a configuration file; KpuConfig::source is the path.
 Expected<KpuConfig> loadConfigFile(const std::string& path);
 
-// Checks cross-field constraints (non-zero counts, capacities, bandwidths).
+// Checks every field (non-zero counts, capacities, bandwidths, clock; capacities at most
+// kMaxUnitCapacity per bank/tile/buffer and kMaxLevelCapacity per level; array rows and cols at
+// most kMaxArrayDim). Errors read "<config.source>: error: <key path>: <what>".
 Expected<void> validateConfig(const KpuConfig& config);
+
+inline constexpr std::uint64_t kMaxUnitCapacity = 1ull << 40;  // 1 TiB per bank, tile or buffer
+inline constexpr std::uint64_t kMaxLevelCapacity = 1ull << 48; // 256 TiB per memory level
+inline constexpr std::uint32_t kMaxArrayDim = 4096;
 
 // The configuration as JSON in our own layout (round-trips through parseConfigJson).
 std::string configToJson(const KpuConfig& config);

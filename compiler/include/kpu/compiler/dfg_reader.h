@@ -25,10 +25,14 @@ struct SourceLoc {
 
 // A type as written, e.g. "tensor<?x224x224x3xf32>". `dims` uses -1 for a dynamic '?'.
 struct TypeText {
-    std::string text;                 // verbatim
-    std::vector<std::int64_t> dims;   // parsed dimensions (empty for a scalar or if unparsable)
-    std::optional<DType> dtype;       // nullopt when the text carries no element type
-    bool parsed = false;              // false when the text is not a recognisable tensor type
+    std::string text;               // verbatim
+    std::vector<std::int64_t> dims; // parsed dimensions (empty for a scalar or if unparsable)
+    std::optional<DType> dtype;     // nullopt when the text carries no element type
+    bool parsed = false;            // false when the text is not a recognisable tensor type
+    SourceLoc loc;                  // where the type was written (0:0 for synthesised types)
+
+    // A complete tensor type: recognisable and with an element type.
+    bool complete() const { return parsed && dtype.has_value(); }
 };
 
 struct Attribute {
@@ -38,14 +42,17 @@ struct Attribute {
 
 struct Node {
     std::int64_t id = 0;
-    std::string name;     // e.g. "tosa.conv2d", "const.A", "2-input MATMUL"
-    std::string op;       // operator spelling, e.g. "MATMUL"
+    std::string name; // e.g. "tosa.conv2d", "const.A", "2-input MATMUL"
+    std::string op;   // operator spelling, e.g. "MATMUL"
     std::int64_t depth = 0;
     std::vector<TypeText> operandTypes; // by operand slot
     std::vector<Attribute> attributes;
     std::vector<std::string> resultNames; // by result slot
     std::vector<TypeText> resultTypes;    // by result slot
-    SourceLoc loc;
+    bool hasAttributeField = true;        // false for the 6-field NODE form (no attribute field)
+    SourceLoc loc;                        // the NODE keyword
+    SourceLoc idLoc;                      // the node id
+    SourceLoc nameLoc;
 };
 
 struct Edge {
@@ -58,16 +65,30 @@ struct Edge {
     std::optional<std::int64_t> srcSlot; // absent in 5-field (old) EDGE lines
     std::optional<std::int64_t> dstSlot;
     std::vector<std::int64_t> schedule; // tau vector
-    SourceLoc loc;
+    SourceLoc loc;                      // the EDGE keyword
+    SourceLoc srcLoc;                   // the source node id
+    SourceLoc dstLoc;                   // the destination node id
+    SourceLoc srcSlotLoc;               // the slot fields (the shape field for 5-field lines)
+    SourceLoc dstSlotLoc;
 };
 
 struct File {
-    std::string name; // from the "Domain Flow Graph:" header; empty when absent
-    std::vector<Node> nodes; // in file order
-    std::vector<Edge> edges; // in file order
+    std::string name;                  // from the "Domain Flow Graph:" header; empty when absent
+    std::vector<Node> nodes;           // in file order
+    std::vector<Edge> edges;           // in file order
     std::vector<std::int64_t> sources; // SOURCE: line, if present
     std::vector<std::int64_t> sinks;   // SINK: line, if present
+    bool hasSources = false;
+    bool hasSinks = false;
+    SourceLoc sinksLoc;
+    // Non-fatal findings ("file:line: warning: ..."), e.g. a NODES count that disagrees with the
+    // NODE lines present (no real file does this; the lines present win).
+    std::vector<std::string> warnings;
 };
+
+// Largest operand/result slot number accepted (slots are also bounded by the number of items
+// a node declares plus the edges it has, so no input can make the builder allocate much).
+inline constexpr std::int64_t kMaxSlot = 65535;
 
 // Parses .dfg text. Errors are "<fileName>:<line>:<col>: error: <message>".
 Expected<File> parse(std::string_view text, std::string_view fileName);

@@ -1,0 +1,357 @@
+// Tile kernels: every AVX2 kernel against the reference, and the reference against long double.
+// Private kernel headers (not on this suite's include path): the entry points with forced
+// policies are tested directly.
+#include "../../../simulator/src/kernels/reference.h"
+#include "../../../simulator/src/kernels/sgemm_avx2.h"
+#include "kpu/simulator/tile_kernels.h"
+
+#include <cmath>
+#include <cstdint>
+#include <gtest/gtest.h>
+#include <limits>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace kpu::sim {
+namespace {
+
+struct Shape {
+    std::int64_t m, n, k;
+    std::int64_t padA = 0, padB = 0, padC = 0; // extra elements per row (strided operands)
+};
+
+std::string describe(const Shape& s, bool accumulate) {
+    return std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k) + " pad " +
+           std::to_string(s.padA) + "/" + std::to_string(s.padB) + "/" + std::to_string(s.padC) +
+           (accumulate ? " accumulate" : " overwrite");
+}
+
+// Operands for one gemm, with the bound |a||b| summed per element of C for the tolerance.
+template <class T>
+struct Problem {
+    Shape s;
+    std::int64_t lda, ldb, ldc;
+    std::vector<T> a, b, c0;
+
+    Problem(const Shape& shape, std::uint32_t seed)
+        : s(shape), lda(shape.k + shape.padA), ldb(shape.n + shape.padB),
+          ldc(shape.n + shape.padC) {
+        std::mt19937 gen(seed);
+        std::uniform_real_distribution<T> dist(T(-1), T(1));
+        // One spare element at the end so zero-sized operands still have a valid pointer.
+        a.resize(static_cast<std::size_t>(s.m * lda + 1));
+        b.resize(static_cast<std::size_t>(s.k * ldb + 1));
+        c0.resize(static_cast<std::size_t>(s.m * ldc + 1));
+        for (T& x : a)
+            x = dist(gen);
+        for (T& x : b)
+            x = dist(gen);
+        for (T& x : c0)
+            x = dist(gen);
+    }
+
+    template <class Args>
+    Args args(T* c, bool accumulate) const {
+        Args p;
+        p.m = s.m;
+        p.n = s.n;
+        p.k = s.k;
+        p.a = a.data();
+        p.lda = lda;
+        p.b = b.data();
+        p.ldb = ldb;
+        p.c = c;
+        p.ldc = ldc;
+        p.accumulate = accumulate;
+        return p;
+    }
+
+    // sum_l |a(i,l)||b(l,j)| (+ |c(i,j)| when accumulating): the scale of rounding errors.
+    T magnitude(std::int64_t i, std::int64_t j, bool accumulate) const {
+        T sum = accumulate ? std::abs(c0[i * ldc + j]) : T(0);
+        for (std::int64_t l = 0; l < s.k; ++l)
+            sum += std::abs(a[i * lda + l]) * std::abs(b[l * ldb + j]);
+        return sum;
+    }
+};
+
+template <class T, class Args>
+void expectMatchesReference(void (*fn)(const Args&), void (*ref)(const Args&), const Shape& s,
+                            bool accumulate, T relTol, std::uint32_t seed = 1) {
+    SCOPED_TRACE(describe(s, accumulate));
+    const Problem<T> prob(s, seed);
+    std::vector<T> want = prob.c0;
+    std::vector<T> got = prob.c0;
+    if (!accumulate) {
+        // Overwrite must ignore the prior contents of C, NaNs included.
+        for (std::int64_t i = 0; i < s.m; ++i)
+            for (std::int64_t j = 0; j < s.n; ++j)
+                got[i * prob.ldc + j] = std::numeric_limits<T>::quiet_NaN();
+    }
+    ref(prob.template args<Args>(want.data(), accumulate));
+    fn(prob.template args<Args>(got.data(), accumulate));
+    int failures = 0;
+    for (std::int64_t i = 0; i < s.m; ++i) {
+        for (std::int64_t j = 0; j < prob.ldc; ++j) {
+            const std::size_t at = static_cast<std::size_t>(i * prob.ldc + j);
+            if (j >= s.n) { // padding between rows must be untouched
+                ASSERT_EQ(got[at], prob.c0[at]) << "padding written at " << i << "," << j;
+                continue;
+            }
+            const T tol =
+                relTol * prob.magnitude(i, j, accumulate) + std::numeric_limits<T>::min() * 16;
+            if (!(std::abs(got[at] - want[at]) <= tol) && ++failures <= 5)
+                ADD_FAILURE() << "c(" << i << "," << j << ") = " << got[at] << ", expected "
+                              << want[at] << " (tolerance " << tol << ")";
+        }
+    }
+    EXPECT_EQ(failures, 0);
+    // The spare element past C is never written.
+    EXPECT_EQ(got.back(), prob.c0.back());
+}
+
+template <class Args>
+struct Variant {
+    const char* name;
+    void (*fn)(const Args&);
+};
+
+// The AVX2 entry points: the production policy and the two forced B-panel policies.
+std::vector<Variant<GemmF32Args>> sgemmVariants() {
+    return {{"sgemm_avx2_6x16", sgemmAvx2},
+            {"direct B", sgemmAvx2Direct},
+            {"packed B", sgemmAvx2Packed}};
+}
+std::vector<Variant<GemmF64Args>> dgemmVariants() {
+    return {{"dgemm_avx2_6x8", dgemmAvx2},
+            {"direct B", dgemmAvx2Direct},
+            {"packed B", dgemmAvx2Packed}};
+}
+
+constexpr float kSgemmTol = 1e-5f;
+constexpr double kDgemmTol = 1e-13;
+
+#define KPU_REQUIRE_AVX2()                                                                         \
+    do {                                                                                           \
+        if (avx2Kernels() == nullptr)                                                              \
+            GTEST_SKIP() << "this CPU lacks AVX2 or FMA (cpuid); the AVX2 kernels cannot run";     \
+    } while (false)
+
+// Shapes beyond the exhaustive small ones: edges, the benchmark tiles, k beyond one kc block,
+// strided operands, degenerate sizes.
+std::vector<Shape> namedShapes() {
+    return {
+        {1, 1, 1},
+        {37, 91, 53},
+        {32, 32, 32},
+        {64, 64, 64},
+        {64, 64, 256},
+        {128, 128, 128},
+        {6, 16, 1},
+        {7, 17, 9},
+        {13, 33, 5},
+        {49, 48, 47},
+        {300, 200, 600},
+        {5, 300, 700},
+        {250, 3, 513},
+        {61, 19, 257},
+        {37, 91, 53, 3, 5, 7},
+        {64, 64, 64, 64, 64, 64},
+        {32, 32, 32, 1, 0, 0},
+        {32, 32, 32, 0, 1, 0},
+        {32, 32, 32, 0, 0, 1},
+        {20, 40, 300, 11, 13, 17},
+        {0, 5, 5},
+        {5, 0, 5},
+        {0, 0, 0},
+        {4, 9, 0},
+        {1, 1, 0},
+        {17, 33, 0, 2, 2, 2},
+    };
+}
+
+TEST(SgemmAvx2, MatchesReferenceOnAllSmallShapes) {
+    KPU_REQUIRE_AVX2();
+    for (const auto& v : sgemmVariants()) {
+        SCOPED_TRACE(v.name);
+        for (std::int64_t m = 1; m <= 20; ++m)
+            for (std::int64_t n = 1; n <= 20; ++n)
+                for (std::int64_t k : {1, 2, 7})
+                    for (bool acc : {false, true})
+                        expectMatchesReference<float>(v.fn, sgemmReference, {m, n, k}, acc,
+                                                      kSgemmTol);
+    }
+}
+
+TEST(SgemmAvx2, MatchesReferenceOnNamedAndStridedShapes) {
+    KPU_REQUIRE_AVX2();
+    for (const auto& v : sgemmVariants()) {
+        SCOPED_TRACE(v.name);
+        for (const Shape& s : namedShapes())
+            for (bool acc : {false, true})
+                expectMatchesReference<float>(v.fn, sgemmReference, s, acc, kSgemmTol);
+    }
+}
+
+TEST(SgemmAvx2, ZeroKOverwritesWithZerosAndAccumulateKeepsC) {
+    KPU_REQUIRE_AVX2();
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> c(3 * 5, nan);
+    const float dummy = 1.0f;
+    GemmF32Args p;
+    p.m = 3;
+    p.n = 4;
+    p.k = 0;
+    p.a = &dummy;
+    p.b = &dummy;
+    p.c = c.data();
+    p.ldc = 5;
+    sgemmAvx2(p);
+    for (int i = 0; i < 3; ++i) {
+        for (int j = 0; j < 4; ++j)
+            EXPECT_EQ(c[i * 5 + j], 0.0f);
+        EXPECT_TRUE(std::isnan(c[i * 5 + 4])) << "padding column written";
+    }
+    c.assign(c.size(), 2.5f);
+    p.accumulate = true;
+    sgemmAvx2(p);
+    for (float x : c)
+        EXPECT_EQ(x, 2.5f);
+}
+
+TEST(SgemmAvx2, ExactOnSmallIntegers) {
+    // Small integers are exact in fp32 whatever the summation order: results must be equal.
+    KPU_REQUIRE_AVX2();
+    const Shape s{29, 45, 67};
+    std::vector<float> a(s.m * s.k), b(s.k * s.n), want(s.m * s.n), got(s.m * s.n);
+    for (std::size_t i = 0; i < a.size(); ++i)
+        a[i] = static_cast<float>(static_cast<int>(i % 7) - 3);
+    for (std::size_t i = 0; i < b.size(); ++i)
+        b[i] = static_cast<float>(static_cast<int>(i % 5) - 2);
+    GemmF32Args p{s.m, s.n, s.k, a.data(), s.k, b.data(), s.n, want.data(), s.n, false};
+    sgemmReference(p);
+    for (const auto& v : sgemmVariants()) {
+        p.c = got.data();
+        v.fn(p);
+        EXPECT_EQ(got, want) << v.name;
+    }
+}
+
+TEST(SgemmAvx2, ConcurrentThreadsGetCorrectResults) {
+    // The packing buffers are per thread; run different shapes on several threads at once.
+    KPU_REQUIRE_AVX2();
+    std::vector<std::thread> threads;
+    std::vector<int> ok(4, 0);
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([t, &ok] {
+            const Shape s{40 + 7 * t, 70 + 9 * t, 300 + 50 * t};
+            const Problem<float> prob(s, static_cast<std::uint32_t>(t + 10));
+            std::vector<float> want(prob.c0.size()), got(prob.c0.size());
+            for (int rep = 0; rep < 5; ++rep) {
+                sgemmReference(prob.args<GemmF32Args>(want.data(), false));
+                sgemmAvx2Packed(prob.args<GemmF32Args>(got.data(), false));
+            }
+            bool same = true;
+            for (std::int64_t i = 0; i < s.m; ++i)
+                for (std::int64_t j = 0; j < s.n; ++j) {
+                    const std::size_t at = static_cast<std::size_t>(i * prob.ldc + j);
+                    same = same &&
+                           std::abs(got[at] - want[at]) <= kSgemmTol * prob.magnitude(i, j, false);
+                }
+            ok[t] = same ? 1 : 0;
+        });
+    }
+    for (auto& th : threads)
+        th.join();
+    for (int t = 0; t < 4; ++t)
+        EXPECT_EQ(ok[t], 1) << "thread " << t;
+}
+
+TEST(DgemmAvx2, MatchesReference) {
+    KPU_REQUIRE_AVX2();
+    for (const auto& v : dgemmVariants()) {
+        SCOPED_TRACE(v.name);
+        for (std::int64_t m = 1; m <= 14; ++m)
+            for (std::int64_t n = 1; n <= 18; ++n)
+                for (bool acc : {false, true})
+                    expectMatchesReference<double>(v.fn, dgemmReference, {m, n, 5}, acc, kDgemmTol);
+        for (const Shape& s : namedShapes())
+            for (bool acc : {false, true})
+                expectMatchesReference<double>(v.fn, dgemmReference, s, acc, kDgemmTol);
+    }
+}
+
+// The oracle itself: dgemm_ref against a naive loop in long double.
+void naiveLongDouble(const GemmF64Args& p) {
+    for (std::int64_t i = 0; i < p.m; ++i)
+        for (std::int64_t j = 0; j < p.n; ++j) {
+            long double sum = 0;
+            for (std::int64_t l = 0; l < p.k; ++l)
+                sum += static_cast<long double>(p.a[i * p.lda + l]) * p.b[l * p.ldb + j];
+            double& c = p.c[i * p.ldc + j];
+            c = static_cast<double>(p.accumulate ? c + sum : sum);
+        }
+}
+
+TEST(DgemmReference, MatchesLongDoubleLoop) {
+    for (const Shape& s : namedShapes())
+        for (bool acc : {false, true})
+            expectMatchesReference<double>(dgemmReference, naiveLongDouble, s, acc, kDgemmTol);
+}
+
+TEST(SgemmReference, MatchesDgemmReferenceWithinFp32Rounding) {
+    // Round fp32 operands to double, multiply there: the fp32 oracle must agree to fp32 rounding.
+    for (const Shape& s : namedShapes()) {
+        const Problem<float> prob(s, 7);
+        std::vector<float> c(prob.c0.size());
+        sgemmReference(prob.args<GemmF32Args>(c.data(), false));
+        const std::vector<double> a(prob.a.begin(), prob.a.end()), b(prob.b.begin(), prob.b.end());
+        std::vector<double> cd(prob.c0.size());
+        dgemmReference(
+            {s.m, s.n, s.k, a.data(), prob.lda, b.data(), prob.ldb, cd.data(), prob.ldc, false});
+        for (std::int64_t i = 0; i < s.m; ++i)
+            for (std::int64_t j = 0; j < s.n; ++j) {
+                const std::size_t at = static_cast<std::size_t>(i * prob.ldc + j);
+                EXPECT_NEAR(c[at], cd[at], kSgemmTol * prob.magnitude(i, j, false) + 1e-30)
+                    << describe(s, false) << " at " << i << "," << j;
+            }
+    }
+}
+
+TEST(TileKernels, ReferenceTableIsFirst) {
+    const TileKernels& ref = referenceKernels();
+    EXPECT_EQ(ref.sgemm, &sgemmReference);
+    EXPECT_EQ(ref.sgemmName, "sgemm_ref");
+    EXPECT_EQ(ref.dgemm, &dgemmReference);
+    EXPECT_EQ(ref.dgemmName, "dgemm_ref");
+}
+
+TEST(TileKernels, SelectsAvx2WhenTheCpuHasIt) {
+    __builtin_cpu_init();
+    const bool hasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!hasAvx2) {
+        EXPECT_EQ(avx2Kernels(), nullptr);
+        EXPECT_EQ(&selectedKernels(), &referenceKernels());
+        GTEST_SKIP() << "this CPU lacks AVX2 or FMA (cpuid); only the fallback was checked";
+    }
+    ASSERT_NE(avx2Kernels(), nullptr);
+    EXPECT_EQ(avx2Kernels()->sgemm, &sgemmAvx2);
+    EXPECT_EQ(avx2Kernels()->sgemmName, "sgemm_avx2_6x16");
+    EXPECT_EQ(avx2Kernels()->dgemm, &dgemmAvx2);
+    EXPECT_EQ(avx2Kernels()->dgemmName, "dgemm_avx2_6x8");
+    EXPECT_EQ(&selectedKernels(), avx2Kernels());
+    EXPECT_EQ(selectedKernels().sgemmName, "sgemm_avx2_6x16");
+}
+
+TEST(TileKernels, SelectedTableComputesGemm) {
+    const Shape s{37, 91, 53};
+    for (bool acc : {false, true}) {
+        expectMatchesReference<float>(selectedKernels().sgemm, sgemmReference, s, acc, kSgemmTol);
+        expectMatchesReference<double>(selectedKernels().dgemm, dgemmReference, s, acc, kDgemmTol);
+    }
+}
+
+} // namespace
+} // namespace kpu::sim
