@@ -19,7 +19,12 @@ int main(int argc, char** argv) {
     app.add_option("--batch", batch, "value of dynamic '?' dimensions")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_flag("--emit-dfx", emitDfx, "print the DFX program as text");
     app.add_flag("--emit-graph", emitGraph, "print the graph IR");
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // --help and --version exit 0; usage errors exit 2, as command-line tools conventionally do.
+        return app.exit(e) == 0 ? 0 : 2;
+    }
 
     auto config = configPath.empty() ? kpu::Expected<kpu::KpuConfig>(kpu::defaultConfig())
                                      : kpu::loadConfigFile(configPath);

@@ -105,9 +105,14 @@ private:
     }
 
     // ---- external memory ------------------------------------------------------------------
+    // Tensors are spread over the external banks (each goes to the bank with the most free
+    // space), so the DMA engines serving different banks share the traffic. A tensor larger
+    // than a bank may straddle banks only as a last resort, in one contiguous range.
     Expected<void> placeTensors() {
-        const std::uint64_t capacity = levelCapacity(Level::External);
-        std::uint64_t next = 0;
+        const std::uint64_t bankCapacity = config_.external.bankCapacity;
+        const std::uint32_t banks = config_.external.bankCount;
+        std::vector<std::uint64_t> used(banks, 0); // bytes taken from the start of each bank
+        auto alignUp = [](std::uint64_t v) { return (v + kAlignment - 1) / kAlignment * kAlignment; };
         for (const dfx::Tensor* t : *p_.tensors()) {
             TensorInfo info;
             info.name = t->name()->str();
@@ -117,17 +122,56 @@ private:
                                                       t->shape() ? t->shape()->size() : 0);
             info.view = canonicalView4(shape).value_or(std::array<std::uint64_t, 4>{1, 1, 1, 1});
             info.bytes = byteSize(shape, info.elementBytes).value_or(0);
-            const std::uint64_t offset = (next + kAlignment - 1) / kAlignment * kAlignment;
-            if (offset > capacity || info.bytes > capacity - offset)
-                return fail("{}: error: tensor '{}' needs {} of external memory; the config has {} in total and {} "
-                            "is already taken by earlier tensors",
-                            source_, info.name, formatBytes(info.bytes), formatBytes(capacity),
-                            formatBytes(std::min(offset, capacity)));
+            std::optional<std::uint32_t> bank;
+            for (std::uint32_t b = 0; b < banks; ++b) {
+                const std::uint64_t start = alignUp(used[b]);
+                if (start <= bankCapacity && info.bytes <= bankCapacity - start && (!bank || used[b] < used[*bank]))
+                    bank = b;
+            }
+            std::uint64_t offset = 0;
+            if (bank) {
+                offset = std::uint64_t{*bank} * bankCapacity + alignUp(used[*bank]);
+                used[*bank] = offset - std::uint64_t{*bank} * bankCapacity + info.bytes;
+            } else {
+                // Straddle: start in the last bank that still has room and run into the next ones,
+                // which must be empty.
+                auto start = straddlePlacement(used, info.bytes);
+                if (!start) {
+                    std::uint64_t freeBytes = 0;
+                    for (std::uint64_t u : used)
+                        freeBytes += bankCapacity - std::min(bankCapacity, alignUp(u));
+                    return fail("{}: error: tensor '{}' needs {} of external memory; the config has {} banks of {} "
+                                "and {} is still free",
+                                source_, info.name, formatBytes(info.bytes), banks, formatBytes(bankCapacity),
+                                formatBytes(freeBytes));
+                }
+                offset = *start;
+            }
             schedule_.tensors.push_back(sim::TensorPlacement{.name = info.name, .offset = offset, .bytes = info.bytes});
-            next = offset + info.bytes;
             tensors_.push_back(std::move(info));
         }
         return {};
+    }
+
+    // A contiguous range for `bytes` that starts after bank b's data and runs through empty banks.
+    std::optional<std::uint64_t> straddlePlacement(std::vector<std::uint64_t>& used, std::uint64_t bytes) const {
+        const std::uint64_t bankCapacity = config_.external.bankCapacity;
+        for (std::uint32_t b = 0; b < used.size(); ++b) {
+            const std::uint64_t start = std::uint64_t{b} * bankCapacity + (used[b] + kAlignment - 1) / kAlignment * kAlignment;
+            const std::uint64_t end = start + bytes; // cannot overflow: tensors are < 2^48 bytes
+            const std::uint64_t total = bankCapacity * used.size();
+            if (end > total)
+                return std::nullopt;
+            bool clear = true;
+            for (std::uint32_t later = b + 1; later < used.size() && std::uint64_t{later} * bankCapacity < end; ++later)
+                clear = clear && used[later] == 0;
+            if (!clear)
+                continue;
+            for (std::uint32_t touched = b; touched < used.size() && std::uint64_t{touched} * bankCapacity < end; ++touched)
+                used[touched] = std::min(bankCapacity, end - std::uint64_t{touched} * bankCapacity);
+            return start;
+        }
+        return std::nullopt;
     }
 
     std::array<std::uint64_t, 4> tensorStrides(std::uint32_t tensor) const {
@@ -319,7 +363,9 @@ private:
             deps.clear();
             dfxDeps(i, deps);
             if (op.kind() == dfx::OpKind::Barrier) {
-                completion_[i] = schedule_.add(sim::BoundOp{}, deps);
+                sim::BoundOp barrier;
+                barrier.sourceOp = i;
+                completion_[i] = schedule_.add(barrier, deps);
             } else if (op.kind() == dfx::OpKind::DataMove) {
                 auto r = bindMove(op, i, deps);
                 if (!r)

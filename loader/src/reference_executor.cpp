@@ -35,13 +35,13 @@ double underflowStep(DType t) {
     }
 }
 
-void runMatMul(const dfx::Program& program, const dfx::Kernel& kernel, ReferenceResult& result) {
+ReferenceOutput runMatMul(const dfx::Program& program, const dfx::Kernel& kernel, const std::vector<HostTensor>& tensors) {
     const auto& space = *kernel.iteration_space();
     const std::uint64_t batch = space[0], M = space[1], N = space[2], K = space[3];
     const auto& in = *kernel.inputs();
-    const std::vector<double> A = toDoubles(result.tensors[in[0]]);
-    const std::vector<double> B = toDoubles(result.tensors[in[1]]);
-    const std::vector<double> C = in.size() == 3 ? toDoubles(result.tensors[in[2]]) : std::vector<double>{};
+    const std::vector<double> A = toDoubles(tensors[in[0]]);
+    const std::vector<double> B = toDoubles(tensors[in[1]]);
+    const std::vector<double> C = in.size() == 3 ? toDoubles(tensors[in[2]]) : std::vector<double>{};
     const bool aBatched = kernel.input_batched()->Get(0) != 0;
     const bool bBatched = kernel.input_batched()->Get(1) != 0;
     const bool cBatched = in.size() == 3 && kernel.input_batched()->Get(2) != 0;
@@ -68,46 +68,46 @@ void runMatMul(const dfx::Program& program, const dfx::Kernel& kernel, Reference
             }
         }
     }
-    HostTensor& o = result.tensors[kernel.output()];
+    ReferenceOutput result;
+    const dfx::Tensor& desc = *program.tensors()->Get(kernel.output());
+    HostTensor& o = result.tensor;
+    o.name = desc.name()->str();
+    o.dtype = dfx::fromDType(desc.dtype());
+    o.shape.assign(desc.shape()->begin(), desc.shape()->end());
     o.data.resize(out.size() * dtypeSize(o.dtype));
     convertFromF64(o.dtype, out.data(), o.data.data(), out.size());
-    result.magnitude[kernel.output()] = std::move(magnitude);
-    result.depth[kernel.output()] = static_cast<std::uint32_t>(K);
-    (void)program;
+    result.magnitude = std::move(magnitude);
+    result.depth = static_cast<std::uint32_t>(K);
+    return result;
 }
 
 } // namespace
 
-ReferenceResult executeReference(const dfx::Program& program, std::vector<HostTensor> inputs) {
-    ReferenceResult result;
-    result.tensors = std::move(inputs);
-    const std::size_t n = program.tensors()->size();
-    result.tensors.resize(n);
-    result.magnitude.resize(n);
-    result.depth.assign(n, 0);
-    for (std::size_t i = 0; i < n; ++i) {
-        HostTensor& t = result.tensors[i];
-        const dfx::Tensor& desc = *program.tensors()->Get(static_cast<std::uint32_t>(i));
-        if (t.data.empty()) {
-            t.name = desc.name()->str();
-            t.dtype = dfx::fromDType(desc.dtype());
-            t.shape.assign(desc.shape()->begin(), desc.shape()->end());
-            t.data.assign(static_cast<std::size_t>(elementCount(t.shape).value_or(0)) * dtypeSize(t.dtype), 0);
-        }
+ReferenceOutput referenceKernel(const dfx::Program& program, std::uint32_t kernelIndex,
+                                const std::vector<HostTensor>& tensors) {
+    const dfx::Kernel& kernel = *program.kernels()->Get(kernelIndex);
+    switch (kernel.kind()) {
+    case dfx::KernelKind::MatMul: return runMatMul(program, kernel, tensors);
     }
-    for (const dfx::Kernel* kernel : *program.kernels())
-        if (kernel->kind() == dfx::KernelKind::MatMul)
-            runMatMul(program, *kernel, result);
-    return result;
+    return {};
 }
 
-Comparison compareWithReference(const ReferenceResult& reference, std::uint32_t tensorIndex, const HostTensor& actual,
+std::vector<HostTensor> executeReference(const dfx::Program& program, std::vector<HostTensor> inputs) {
+    inputs.resize(program.tensors()->size());
+    for (std::uint32_t k = 0; k < program.kernels()->size(); ++k) {
+        ReferenceOutput out = referenceKernel(program, k, inputs);
+        inputs[program.kernels()->Get(k)->output()] = std::move(out.tensor);
+    }
+    return inputs;
+}
+
+Comparison compareWithReference(const ReferenceOutput& reference, const HostTensor& actual,
                                 std::uint32_t partialWritebacks) {
-    const HostTensor& expectedTensor = reference.tensors[tensorIndex];
+    const HostTensor& expectedTensor = reference.tensor;
     const std::vector<double> expected = toDoubles(expectedTensor);
     const std::vector<double> got = toDoubles(actual);
-    const std::vector<double>& magnitude = reference.magnitude[tensorIndex];
-    const std::uint32_t depth = reference.depth[tensorIndex];
+    const std::vector<double>& magnitude = reference.magnitude;
+    const std::uint32_t depth = reference.depth;
     // Compute type: f64 when the output is f64, else f32 (the simulator's rule for f64 operands is
     // stricter, so this is the looser bound).
     const double u = unitRoundoff(expectedTensor.dtype == DType::F64 ? DType::F64 : DType::F32);

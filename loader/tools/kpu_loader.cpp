@@ -91,6 +91,11 @@ int main(int argc, char** argv) {
     app.add_flag("--verify", [&](std::int64_t) { noVerify = false; }, "compare outputs with the reference (default)");
     app.add_flag("--dry-run", dryRun, "print the bound schedule and exit without simulating");
     app.add_flag("--json", json, "print the report as JSON");
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // --help and --version exit 0; usage errors exit 2, as command-line tools conventionally do.
+        return app.exit(e) == 0 ? 0 : 2;
+    }
     return run(objectPath, configPath, inputs, outputs, seed, !noVerify, dryRun, json);
 }

@@ -45,7 +45,10 @@ struct SimulationResult {
 Expected<SimulationResult> simulate(const dfx::Program& program, const sim::Schedule& schedule,
                                     const KpuConfig& config, const std::vector<HostTensor>& inputs);
 
-// Compares every Output tensor with the reference executor.
+// Checks every kernel's output (outputs and intermediates) against the reference executor,
+// which recomputes the kernel from the same operand values the simulator used: the user's
+// inputs and the simulator's own intermediates. Each kernel is thus checked with the tight
+// bound of one kernel, and rounding differences upstream do not compound.
 std::vector<Comparison> verifyOutputs(const dfx::Program& program, const KpuConfig& config,
                                       const std::vector<HostTensor>& inputs, const SimulationResult& result);
 

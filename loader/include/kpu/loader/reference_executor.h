@@ -13,16 +13,23 @@
 
 namespace kpu::loader {
 
-struct ReferenceResult {
-    std::vector<HostTensor> tensors; // every tensor of the object, indexed like it
-    // Per element of every kernel output: sum over k of |a*b| (+ |c|), the magnitude the
-    // rounding error of any summation order is proportional to.
-    std::vector<std::vector<double>> magnitude;
-    std::vector<std::uint32_t> depth; // per tensor: K of the kernel that produced it (0: none)
+// One kernel's output as the reference computes it.
+struct ReferenceOutput {
+    HostTensor tensor;
+    // Per element: sum over k of |a*b| (+ |c|), the magnitude the rounding error of any
+    // summation order is proportional to.
+    std::vector<double> magnitude;
+    std::uint32_t depth = 0; // K, the length of each dot product
 };
 
-// `inputs` holds the Input and Constant tensors (indexed like the object; others may be empty).
-ReferenceResult executeReference(const dfx::Program& program, std::vector<HostTensor> inputs);
+// Computes kernel `kernelIndex` from `tensors` (indexed like the object; the kernel's inputs
+// must be filled).
+ReferenceOutput referenceKernel(const dfx::Program& program, std::uint32_t kernelIndex,
+                                const std::vector<HostTensor>& tensors);
+
+// Runs every kernel in order, feeding each the reference's own results: the whole graph
+// computed by the reference alone. `inputs` holds the Input and Constant tensors.
+std::vector<HostTensor> executeReference(const dfx::Program& program, std::vector<HostTensor> inputs);
 
 struct Mismatch {
     std::uint64_t flatIndex = 0;
@@ -42,7 +49,7 @@ struct Comparison {
 //                          + u(storage) * |expected|
 // i.e. the worst-case error bound of a length-`depth` dot product in the compute type, plus one
 // rounding to the storage type per partial-sum write-back.
-Comparison compareWithReference(const ReferenceResult& reference, std::uint32_t tensorIndex, const HostTensor& actual,
+Comparison compareWithReference(const ReferenceOutput& reference, const HostTensor& actual,
                                 std::uint32_t partialWritebacks);
 
 } // namespace kpu::loader

@@ -1,0 +1,664 @@
+#include "kpu/schema/disasm.h"
+
+#include "kpu/common/dtype.h"
+#include "kpu/schema/object.h"
+
+#include <algorithm>
+#include <array>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+namespace kpu::dfx {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Safe access. The disassembler may be handed an unverified Program (the compiler prints its own
+// output before anyone verified it), so every cross-reference is range-checked and degrades to
+// "?" instead of reading out of bounds.
+
+template <class V>
+std::size_t sizeOf(const V* vector) {
+    return vector ? vector->size() : 0;
+}
+
+const Tensor* tensorAt(const Program& program, std::uint64_t index) {
+    if (index >= sizeOf(program.tensors()))
+        return nullptr;
+    return program.tensors()->Get(static_cast<flatbuffers::uoffset_t>(index));
+}
+
+const Kernel* kernelAt(const Program& program, std::uint64_t index) {
+    if (index >= sizeOf(program.kernels()))
+        return nullptr;
+    return program.kernels()->Get(static_cast<flatbuffers::uoffset_t>(index));
+}
+
+// Dependencies of op `op` from the CSR arrays; nullopt when the CSR data is malformed.
+std::optional<std::vector<std::uint32_t>> depsOf(const Program& program, std::size_t op) {
+    const auto* offsets = program.dep_offsets();
+    const auto* indices = program.dep_indices();
+    if (op + 1 >= sizeOf(offsets) || !indices)
+        return std::nullopt;
+    const std::uint32_t begin = offsets->Get(static_cast<flatbuffers::uoffset_t>(op));
+    const std::uint32_t end = offsets->Get(static_cast<flatbuffers::uoffset_t>(op + 1));
+    if (begin > end || end > indices->size())
+        return std::nullopt;
+    return std::vector<std::uint32_t>(indices->begin() + begin, indices->begin() + end);
+}
+
+std::size_t depCount(const Program& program) {
+    return sizeOf(program.dep_indices());
+}
+
+// Bytes of a tensor; nullopt for a negative dimension or a size that overflows 64 bits.
+std::optional<std::uint64_t> tensorBytes(const Tensor& tensor) {
+    std::uint64_t bytes = dtypeSize(fromDType(tensor.dtype()));
+    if (bytes == 0)
+        return std::nullopt;
+    if (const auto* shape = tensor.shape()) {
+        for (std::int64_t dim : *shape) {
+            if (dim < 0 || __builtin_mul_overflow(bytes, static_cast<std::uint64_t>(dim), &bytes))
+                return std::nullopt;
+        }
+    }
+    return bytes;
+}
+
+// The ops shown: [first, end), clamped to the program.
+struct OpRange {
+    std::size_t first = 0;
+    std::size_t end = 0;
+    bool limited = false; // true when some ops are not shown
+};
+
+OpRange shownOps(const Program& program, const DisasmOptions& options) {
+    const std::size_t total = sizeOf(program.ops());
+    OpRange range;
+    range.first = static_cast<std::size_t>(std::min<std::uint64_t>(options.opsFirst, total));
+    const std::uint64_t room = total - range.first;
+    range.end = range.first + static_cast<std::size_t>(
+                                  options.opsLimit ? std::min(*options.opsLimit, room) : room);
+    range.limited = range.first != 0 || range.end != total;
+    return range;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Enum spellings not provided by object.h.
+
+std::string_view opKindName(OpKind kind) {
+    switch (kind) {
+    case OpKind::DataMove:
+        return "data-move";
+    case OpKind::Compute:
+        return "compute";
+    case OpKind::Barrier:
+        return "barrier";
+    }
+    return "?";
+}
+
+// JSON uses lower-case enum spellings throughout; text keeps the familiar "EXT", "L3", ...
+std::string_view jsonLevelName(MemoryLevel level) {
+    switch (level) {
+    case MemoryLevel::External:
+        return "external";
+    case MemoryLevel::L3:
+        return "l3";
+    case MemoryLevel::L2:
+        return "l2";
+    case MemoryLevel::L1:
+        return "l1";
+    }
+    return "?";
+}
+
+std::string_view dtypeText(DType type) {
+    return dtypeName(fromDType(type));
+}
+
+// Iteration dimension names of a kernel: long ("batch") for the iteration line, short ("b")
+// for loop orders and compute regions. Unknown shapes fall back to d0, d1, ...
+std::string iterationDimName(const Kernel* kernel, std::size_t dim, bool shortName) {
+    static constexpr std::array<std::string_view, 4> kLong{"batch", "M", "N", "K"};
+    static constexpr std::array<std::string_view, 4> kShort{"b", "m", "n", "k"};
+    const bool matMul4d = !kernel || (kernel->kind() == KernelKind::MatMul);
+    if (matMul4d && dim < 4)
+        return std::string(shortName ? kShort[dim] : kLong[dim]);
+    return fmt::format("d{}", dim);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text building blocks.
+
+// A name printed bare when that is unambiguous, else double-quoted with escapes.
+std::string displayName(std::string_view name) {
+    const bool bare = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u > 0x20 && u != 0x7f && c != '"' && c != '\\' && c != ',' && c != '[' && c != ']';
+    });
+    if (bare)
+        return std::string(name);
+    std::string quoted = "\"";
+    for (char c : name) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\')
+            quoted += fmt::format("\\{}", c);
+        else if (u < 0x20 || u == 0x7f)
+            quoted += fmt::format("\\x{:02x}", u);
+        else
+            quoted += c;
+    }
+    return quoted + "\"";
+}
+
+std::string displayName(const flatbuffers::String* name) {
+    return name ? displayName(name->string_view()) : std::string("-");
+}
+
+// Always quoted: header strings read better as literals ("producer", "file").
+std::string quotedOrDash(const flatbuffers::String* text) {
+    if (!text)
+        return "-";
+    std::string shown = displayName(text->string_view());
+    return shown.starts_with('"') ? shown : "\"" + shown + "\"";
+}
+
+std::string tensorRef(const Program& program, std::uint64_t index) {
+    const Tensor* tensor = tensorAt(program, index);
+    return fmt::format("#{} {}", index, tensor ? displayName(tensor->name()) : "?");
+}
+
+std::string kernelRef(const Program& program, std::uint64_t index) {
+    const Kernel* kernel = kernelAt(program, index);
+    return fmt::format("k{} {}", index, kernel ? displayName(kernel->name()) : "?");
+}
+
+std::string shapeText(const flatbuffers::Vector<std::int64_t>* shape) {
+    if (sizeOf(shape) == 0)
+        return "scalar";
+    return fmt::format("{}", fmt::join(*shape, "x"));
+}
+
+// "o" for extent 1, else "o:end" with a half-open end.
+std::string dimRangeText(std::uint32_t origin, std::uint32_t extent) {
+    if (extent == 1)
+        return fmt::format("{}", origin);
+    return fmt::format("{}:{}", origin, std::uint64_t{origin} + extent);
+}
+
+std::string tensorRegionText(const Region& region) {
+    std::vector<std::string> dims;
+    for (flatbuffers::uoffset_t d = 0; d < 4; ++d)
+        dims.push_back(dimRangeText(region.origin()->Get(d), region.extent()->Get(d)));
+    return fmt::format("[{}]", fmt::join(dims, ","));
+}
+
+std::string iterationRegionText(const Region& region, const Kernel* kernel) {
+    std::vector<std::string> dims;
+    for (flatbuffers::uoffset_t d = 0; d < 4; ++d)
+        dims.push_back(iterationDimName(kernel, d, true) + "=" +
+                       dimRangeText(region.origin()->Get(d), region.extent()->Get(d)));
+    return fmt::format("{}", fmt::join(dims, " "));
+}
+
+// "1,3,5-9": runs of three or more consecutive ops collapse, so a barrier over a whole kernel
+// stays one short line.
+std::string depListText(const std::vector<std::uint32_t>& deps) {
+    if (deps.empty())
+        return "-";
+    std::vector<std::string> parts;
+    for (std::size_t i = 0; i < deps.size();) {
+        std::size_t j = i;
+        while (j + 1 < deps.size() && deps[j + 1] == deps[j] + 1)
+            ++j;
+        if (j - i >= 2) {
+            parts.push_back(fmt::format("{}-{}", deps[i], deps[j]));
+        } else {
+            for (std::size_t k = i; k <= j; ++k)
+                parts.push_back(fmt::format("{}", deps[k]));
+        }
+        i = j + 1;
+    }
+    return fmt::format("{}", fmt::join(parts, ","));
+}
+
+std::string depsCell(const Program& program, std::size_t op) {
+    const auto deps = depsOf(program, op);
+    return "deps " + (deps ? depListText(*deps) : std::string("?"));
+}
+
+// Rows of cells printed with every column padded to its widest cell, so sections line up
+// without fixed widths that long names would break. A column empty in every row (e.g. no op
+// has flags) is dropped rather than printed as a gap.
+class Table {
+public:
+    void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+
+    void render(std::string& out, std::string_view indent) const {
+        std::vector<std::size_t> widths;
+        for (const auto& row : rows_) {
+            widths.resize(std::max(widths.size(), row.size()), 0);
+            for (std::size_t c = 0; c < row.size(); ++c)
+                widths[c] = std::max(widths[c], row[c].size());
+        }
+        for (const auto& row : rows_) {
+            std::string line(indent);
+            for (std::size_t c = 0; c < row.size(); ++c) {
+                if (widths[c] == 0)
+                    continue;
+                line += row[c];
+                line += std::string(widths[c] - row[c].size() + 2, ' ');
+            }
+            line.erase(line.find_last_not_of(' ') + 1);
+            out += line + "\n";
+        }
+    }
+
+private:
+    std::vector<std::vector<std::string>> rows_;
+};
+
+std::string plural(std::uint64_t count, std::string_view noun) {
+    return fmt::format("{} {}{}", count, noun, count == 1 ? "" : "s");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text sections.
+
+void appendHeaderText(std::string& out, const Program& program, const DisasmOptions& options) {
+    out += fmt::format("; KPU object  format {}.{}  producer {}\n", program.format_major(),
+                       program.format_minor(), quotedOrDash(program.producer()));
+    out += fmt::format("; source graph {}  file {}", quotedOrDash(program.source_graph()),
+                       quotedOrDash(program.source_file()));
+    if (options.fileSize)
+        out += fmt::format("  size {} bytes", *options.fileSize);
+    out += "\n";
+    out += fmt::format("; {}  {}  {}  {}\n", plural(sizeOf(program.tensors()), "tensor"),
+                       plural(sizeOf(program.kernels()), "kernel"),
+                       plural(sizeOf(program.ops()), "op"), plural(depCount(program), "dep"));
+}
+
+void appendTensorsText(std::string& out, const Program& program) {
+    out += fmt::format("tensors ({}):\n", sizeOf(program.tensors()));
+    Table table;
+    for (std::size_t i = 0; i < sizeOf(program.tensors()); ++i) {
+        const Tensor& tensor = *tensorAt(program, i);
+        const auto bytes = tensorBytes(tensor);
+        const std::string source = tensor.source_node() < 0
+                                       ? std::string("src-node -")
+                                       : fmt::format("src-node {}", tensor.source_node());
+        table.add({fmt::format("#{}", i), displayName(tensor.name()), shapeText(tensor.shape()),
+                   std::string(dtypeText(tensor.dtype())),
+                   std::string(tensorRoleName(tensor.role())), source,
+                   bytes ? fmt::format("{} B", *bytes) : std::string("? B")});
+    }
+    table.render(out, "  ");
+}
+
+std::string kernelInputsText(const Program& program, const Kernel& kernel) {
+    const std::uint64_t batch =
+        sizeOf(kernel.iteration_space()) > 0 ? kernel.iteration_space()->Get(0) : 1;
+    std::vector<std::string> inputs;
+    for (flatbuffers::uoffset_t i = 0; i < sizeOf(kernel.inputs()); ++i) {
+        std::string ref = tensorRef(program, kernel.inputs()->Get(i));
+        // Broadcast only means something when there is more than one batch element.
+        const bool broadcast =
+            batch > 1 && i < sizeOf(kernel.input_batched()) && kernel.input_batched()->Get(i) == 0;
+        inputs.push_back(broadcast ? ref + " (broadcast)" : ref);
+    }
+    return fmt::format("[{}]", fmt::join(inputs, ", "));
+}
+
+std::string iterationText(const Kernel& kernel) {
+    std::vector<std::string> dims;
+    for (flatbuffers::uoffset_t d = 0; d < sizeOf(kernel.iteration_space()); ++d)
+        dims.push_back(fmt::format("{} {}", iterationDimName(&kernel, d, false),
+                                   kernel.iteration_space()->Get(d)));
+    return fmt::format("[{}]", fmt::join(dims, ", "));
+}
+
+std::string loopOrderText(const Kernel& kernel) {
+    if (sizeOf(kernel.loop_order()) == 0)
+        return "-";
+    std::vector<std::string> dims;
+    for (std::uint8_t d : *kernel.loop_order())
+        dims.push_back(iterationDimName(&kernel, d, true));
+    return fmt::format("{}", fmt::join(dims, ","));
+}
+
+std::string tilingsText(const Kernel& kernel) {
+    if (sizeOf(kernel.tilings()) == 0)
+        return "-";
+    std::vector<std::string> levels;
+    for (const LevelTiling* tiling : *kernel.tilings()) {
+        const std::string tile =
+            tiling->tile() ? fmt::format("{}", fmt::join(*tiling->tile(), ", ")) : "";
+        levels.push_back(fmt::format("{} [{}]", memoryLevelName(tiling->level()), tile));
+    }
+    return fmt::format("{}", fmt::join(levels, "  "));
+}
+
+std::string kernelOpsText(const Kernel& kernel) {
+    if (kernel.op_count() == 0)
+        return "ops none";
+    return fmt::format("ops {}..{} ({})", kernel.first_op(),
+                       std::uint64_t{kernel.first_op()} + kernel.op_count() - 1, kernel.op_count());
+}
+
+void appendKernelsText(std::string& out, const Program& program) {
+    out += fmt::format("kernels ({}):\n", sizeOf(program.kernels()));
+    for (std::size_t i = 0; i < sizeOf(program.kernels()); ++i) {
+        const Kernel& kernel = *kernelAt(program, i);
+        const std::string label = fmt::format("k{}", i);
+        const std::string continuation(2 + label.size() + 2, ' ');
+        out += fmt::format("  {}  {}  {}  node {}  inputs {}  output {}\n", label,
+                           displayName(kernel.name()), kernelKindName(kernel.kind()),
+                           kernel.source_node(), kernelInputsText(program, kernel),
+                           tensorRef(program, kernel.output()));
+        out += fmt::format("{}iteration {}  dataflow {}  loop-order {}\n", continuation,
+                           iterationText(kernel), dataflowName(kernel.dataflow()),
+                           loopOrderText(kernel));
+        out += fmt::format("{}tiling {}  {}\n", continuation, tilingsText(kernel),
+                           kernelOpsText(kernel));
+    }
+}
+
+// Compute flags: bit 0 is accumulate; any other bit is unknown to this reader and shown raw.
+std::string computeFlagsText(std::uint32_t flags) {
+    std::string text = (flags & 1u) ? "acc" : "";
+    if (const std::uint32_t other = flags & ~1u) {
+        text += text.empty() ? "" : " ";
+        text += fmt::format("flags {:#x}", other);
+    }
+    return text;
+}
+
+std::vector<std::string> opRow(const Program& program, std::size_t index, bool withDeps) {
+    const Op& op = *program.ops()->Get(static_cast<flatbuffers::uoffset_t>(index));
+    std::vector<std::string> row{fmt::format("{}", index)};
+    switch (op.kind()) {
+    case OpKind::DataMove:
+        row.insert(row.end(), {std::string(moveKindName(op.move_kind())),
+                               fmt::format("{} -> {}", memoryLevelName(op.src_level()),
+                                           memoryLevelName(op.dst_level())),
+                               tensorRef(program, op.index()), tensorRegionText(op.region()),
+                               op.flags() ? fmt::format("flags {:#x}", op.flags()) : ""});
+        break;
+    case OpKind::Compute:
+        row.insert(row.end(), {"compute", std::string(memoryLevelName(op.dst_level())),
+                               kernelRef(program, op.index()),
+                               iterationRegionText(op.region(), kernelAt(program, op.index())),
+                               computeFlagsText(op.flags())});
+        break;
+    case OpKind::Barrier:
+        row.insert(row.end(), {"barrier", "", "", "", ""});
+        break;
+    default:
+        row.insert(row.end(),
+                   {fmt::format("kind?{}", static_cast<unsigned>(op.kind())), "", "", "", ""});
+        break;
+    }
+    if (withDeps)
+        row.push_back(depsCell(program, index));
+    return row;
+}
+
+void appendMoreOpsNote(std::string& out, const Program& program, const OpRange& range) {
+    if (!range.limited)
+        return;
+    out +=
+        fmt::format("  ... showing ops {}..{} of {}\n", range.first,
+                    range.end == range.first ? range.first : range.end - 1, sizeOf(program.ops()));
+}
+
+void appendOpsText(std::string& out, const Program& program, const DisasmOptions& options) {
+    const OpRange range = shownOps(program, options);
+    out += fmt::format("ops ({}):\n", sizeOf(program.ops()));
+    Table table;
+    for (std::size_t i = range.first; i < range.end; ++i)
+        table.add(opRow(program, i, options.has(DisasmSection::Deps)));
+    table.render(out, "  ");
+    appendMoreOpsNote(out, program, range);
+}
+
+// Dependencies alone (ops section off): only ops that have any, as "op <- deps".
+void appendDepsText(std::string& out, const Program& program, const DisasmOptions& options) {
+    const OpRange range = shownOps(program, options);
+    out += fmt::format("deps ({}):\n", depCount(program));
+    Table table;
+    for (std::size_t i = range.first; i < range.end; ++i) {
+        const auto deps = depsOf(program, i);
+        if (deps && deps->empty())
+            continue;
+        table.add({fmt::format("{}", i), "<-", deps ? depListText(*deps) : "?"});
+    }
+    table.render(out, "  ");
+    appendMoreOpsNote(out, program, range);
+}
+
+void appendHintsText(std::string& out, const Program& program) {
+    const Hints* hints = program.hints();
+    if (!hints) {
+        out += "hints: none\n";
+        return;
+    }
+    out += "hints:\n";
+    Table table;
+    table.add({"external-bytes", fmt::format("{}", hints->external_bytes())});
+    table.add({"compute-cycles", fmt::format("{}", hints->compute_cycles())});
+    table.add({"macs", fmt::format("{}", hints->macs())});
+    table.add({"parallelism", fmt::format("{}", hints->parallelism())});
+    table.add({"target", fmt::format("{}  array {}x{}", quotedOrDash(hints->target_config()),
+                                     hints->array_rows(), hints->array_cols())});
+    table.render(out, "  ");
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON. ordered_json keeps keys in insertion order, so the output is stable and reads top-down.
+
+using Json = nlohmann::ordered_json;
+
+Json jsonString(const flatbuffers::String* text) {
+    return text ? Json(text->str()) : Json(nullptr);
+}
+
+// Works for flatbuffers::Vector and for the fixed-size arrays inside Region.
+template <class V>
+Json jsonArray(const V* vector) {
+    Json array = Json::array();
+    if (vector) {
+        for (auto value : *vector)
+            array.push_back(value);
+    }
+    return array;
+}
+
+Json jsonRegion(const Region& region) {
+    return Json{{"origin", jsonArray(region.origin())}, {"extent", jsonArray(region.extent())}};
+}
+
+Json jsonTensor(const Tensor& tensor, std::size_t index) {
+    const auto bytes = tensorBytes(tensor);
+    return Json{{"index", index},
+                {"name", jsonString(tensor.name())},
+                {"shape", jsonArray(tensor.shape())},
+                {"dtype", dtypeText(tensor.dtype())},
+                {"role", tensorRoleName(tensor.role())},
+                {"source_node", tensor.source_node()},
+                {"bytes", bytes ? Json(*bytes) : Json(nullptr)}};
+}
+
+Json jsonKernel(const Kernel& kernel, std::size_t index) {
+    Json tilings = Json::array();
+    if (kernel.tilings()) {
+        for (const LevelTiling* tiling : *kernel.tilings())
+            tilings.push_back(Json{{"level", jsonLevelName(tiling->level())},
+                                   {"tile", jsonArray(tiling->tile())}});
+    }
+    return Json{{"index", index},
+                {"name", jsonString(kernel.name())},
+                {"source_node", kernel.source_node()},
+                {"kind", kernelKindName(kernel.kind())},
+                {"inputs", jsonArray(kernel.inputs())},
+                {"output", kernel.output()},
+                {"iteration_space", jsonArray(kernel.iteration_space())},
+                {"input_batched", jsonArray(kernel.input_batched())},
+                {"tilings", std::move(tilings)},
+                {"dataflow", dataflowName(kernel.dataflow())},
+                {"loop_order", jsonArray(kernel.loop_order())},
+                {"first_op", kernel.first_op()},
+                {"op_count", kernel.op_count()}};
+}
+
+Json jsonDeps(const Program& program, std::size_t index) {
+    const auto deps = depsOf(program, index);
+    return deps ? Json(*deps) : Json(nullptr);
+}
+
+// Every field of the Op struct, under the name its meaning has for the op's kind: the index is
+// "tensor" for a data move and "kernel" for a compute op (a barrier's is always 0); move_kind is
+// only meaningful for data moves. Levels and region are printed for every kind because the
+// compiler fills them in for all, and the JSON must carry the object faithfully.
+Json jsonOp(const Program& program, std::size_t index, bool withDeps) {
+    const Op& op = *program.ops()->Get(static_cast<flatbuffers::uoffset_t>(index));
+    Json json{{"index", index}, {"kind", opKindName(op.kind())}};
+    if (op.kind() == OpKind::DataMove)
+        json["move"] = moveKindName(op.move_kind());
+    json["src"] = jsonLevelName(op.src_level());
+    json["dst"] = jsonLevelName(op.dst_level());
+    json["flags"] = op.flags();
+    if (op.kind() == OpKind::DataMove)
+        json["tensor"] = op.index();
+    if (op.kind() == OpKind::Compute) {
+        json["kernel"] = op.index();
+        json["accumulate"] = (op.flags() & 1u) != 0;
+    }
+    json["region"] = jsonRegion(op.region());
+    if (withDeps)
+        json["deps"] = jsonDeps(program, index);
+    return json;
+}
+
+Json jsonHints(const Hints* hints) {
+    if (!hints)
+        return nullptr;
+    return Json{{"external_bytes", hints->external_bytes()},
+                {"compute_cycles", hints->compute_cycles()},
+                {"macs", hints->macs()},
+                {"parallelism", hints->parallelism()},
+                {"target_config", jsonString(hints->target_config())},
+                {"array_rows", hints->array_rows()},
+                {"array_cols", hints->array_cols()}};
+}
+
+void addHeaderJson(Json& json, const Program& program, const DisasmOptions& options) {
+    json["format"] = Json{{"major", program.format_major()}, {"minor", program.format_minor()}};
+    json["producer"] = jsonString(program.producer());
+    json["source_graph"] = jsonString(program.source_graph());
+    json["source_file"] = jsonString(program.source_file());
+    if (options.fileSize)
+        json["size_bytes"] = *options.fileSize;
+}
+
+void addOpsJson(Json& json, const Program& program, const DisasmOptions& options) {
+    const OpRange range = shownOps(program, options);
+    json["op_count"] = sizeOf(program.ops());
+    if (range.limited)
+        json["op_range"] = Json{{"first", range.first}, {"count", range.end - range.first}};
+    const bool withOps = options.has(DisasmSection::Ops);
+    const bool withDeps = options.has(DisasmSection::Deps);
+    Json list = Json::array();
+    for (std::size_t i = range.first; i < range.end; ++i)
+        list.push_back(withOps ? jsonOp(program, i, withDeps) : jsonDeps(program, i));
+    json[withOps ? "ops" : "deps"] = std::move(list);
+}
+
+// Compact JSON; names come from untrusted objects, so invalid UTF-8 is replaced, not thrown.
+std::string compactJson(const Json& json) {
+    return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// One top-level key per line and one record per line inside arrays of records: fully indented
+// JSON puts every region coordinate on its own line, ~40 lines per op, which makes large
+// objects unreadable and many times bigger than the object itself.
+std::string layoutJson(const Json& json) {
+    std::string out = "{";
+    bool firstKey = true;
+    for (const auto& [key, value] : json.items()) {
+        out += firstKey ? "\n  " : ",\n  ";
+        firstKey = false;
+        out += compactJson(Json(key)) + ": ";
+        const bool records = value.is_array() && !value.empty() && value.front().is_structured();
+        if (!records) {
+            out += compactJson(value);
+            continue;
+        }
+        out += "[";
+        for (std::size_t i = 0; i < value.size(); ++i)
+            out += (i == 0 ? "\n    " : ",\n    ") + compactJson(value[i]);
+        out += "\n  ]";
+    }
+    return out + "\n}\n";
+}
+
+} // namespace
+
+std::optional<DisasmSection> parseDisasmSection(std::string_view name) {
+    if (name == "header")
+        return DisasmSection::Header;
+    if (name == "tensors")
+        return DisasmSection::Tensors;
+    if (name == "kernels")
+        return DisasmSection::Kernels;
+    if (name == "ops")
+        return DisasmSection::Ops;
+    if (name == "deps")
+        return DisasmSection::Deps;
+    if (name == "hints")
+        return DisasmSection::Hints;
+    return std::nullopt;
+}
+
+std::string disassembleText(const Program& program, const DisasmOptions& options) {
+    std::string out;
+    if (options.has(DisasmSection::Header))
+        appendHeaderText(out, program, options);
+    if (options.has(DisasmSection::Tensors))
+        appendTensorsText(out, program);
+    if (options.has(DisasmSection::Kernels))
+        appendKernelsText(out, program);
+    if (options.has(DisasmSection::Ops))
+        appendOpsText(out, program, options);
+    else if (options.has(DisasmSection::Deps))
+        appendDepsText(out, program, options);
+    if (options.has(DisasmSection::Hints))
+        appendHintsText(out, program);
+    return out;
+}
+
+std::string disassembleJson(const Program& program, const DisasmOptions& options) {
+    Json json = Json::object();
+    if (options.has(DisasmSection::Header))
+        addHeaderJson(json, program, options);
+    if (options.has(DisasmSection::Tensors)) {
+        Json tensors = Json::array();
+        for (std::size_t i = 0; i < sizeOf(program.tensors()); ++i)
+            tensors.push_back(jsonTensor(*tensorAt(program, i), i));
+        json["tensors"] = std::move(tensors);
+    }
+    if (options.has(DisasmSection::Kernels)) {
+        Json kernels = Json::array();
+        for (std::size_t i = 0; i < sizeOf(program.kernels()); ++i)
+            kernels.push_back(jsonKernel(*kernelAt(program, i), i));
+        json["kernels"] = std::move(kernels);
+    }
+    if (options.has(DisasmSection::Ops) || options.has(DisasmSection::Deps))
+        addOpsJson(json, program, options);
+    if (options.has(DisasmSection::Hints))
+        json["hints"] = jsonHints(program.hints());
+    return layoutJson(json);
+}
+
+} // namespace kpu::dfx
