@@ -220,7 +220,8 @@ private:
                                                  .k = static_cast<std::uint64_t>(K),
                                                  .aElementBytes = inputs[0]->elementBytes,
                                                  .bElementBytes = inputs[1]->elementBytes,
-                                                 .cElementBytes = C.elementBytes},
+                                                 .cElementBytes = C.elementBytes,
+                                                 .initElementBytes = inputs.size() == 3 ? inputs[2]->elementBytes : 0},
                                        options_.target);
         if (!tiling)
             return fail("{}: {}", where(), tiling.error().message);

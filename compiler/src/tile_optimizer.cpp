@@ -59,7 +59,8 @@ Expected<GemmTiling> chooseGemmTiling(const GemmShape& s, const KpuConfig& confi
     for (std::uint32_t mt : ms) {
         for (std::uint32_t nt : ns) {
             const std::uint64_t c = std::uint64_t{mt} * nt * s.cElementBytes;
-            if (c > cap.perTile)
+            const std::uint64_t init = std::uint64_t{mt} * nt * s.initElementBytes;
+            if (c > cap.perTile || init > cap.perTile)
                 continue;
             const std::uint64_t traffic = s.m * s.k * s.aElementBytes * ceilDiv(s.n, nt) +
                                           s.k * s.n * s.bElementBytes * ceilDiv(s.m, mt) +
@@ -70,7 +71,7 @@ Expected<GemmTiling> chooseGemmTiling(const GemmShape& s, const KpuConfig& confi
                 const std::uint32_t kt = *it;
                 const std::uint64_t a = std::uint64_t{mt} * kt * s.aElementBytes;
                 const std::uint64_t b = std::uint64_t{kt} * nt * s.bElementBytes;
-                if (a > cap.perTile || b > cap.perTile || 2 * (a + b) + c > cap.perLevel)
+                if (a > cap.perTile || b > cap.perTile || 2 * (a + b) + c + init > cap.perLevel)
                     continue;
                 // Lower traffic wins; then the larger kt; then the squarer output tile.
                 const bool better = !found || traffic < best.externalBytes ||

@@ -7,7 +7,8 @@
 // so the optimizer maximises mt and nt under the capacity rules below, then prefers the largest
 // kt (fewer, longer array passes). Capacity rules, at both L2 and L3 (tiles pass through both):
 //   - every single tile fits one L2 bank and one L3 tile;
-//   - A and B are double-buffered: 2 * (A + B) + C <= capacity of the level.
+//   - A and B are double-buffered: 2 * (A + B) + C (+ C again for an accumulate input)
+//     <= capacity of the level.
 // mt and nt are multiples of the array's rows/cols (or the whole dimension when smaller).
 #pragma once
 
@@ -21,6 +22,7 @@ namespace kpu::compiler {
 struct GemmShape {
     std::uint64_t m = 0, n = 0, k = 0;
     std::uint32_t aElementBytes = 4, bElementBytes = 4, cElementBytes = 4;
+    std::uint32_t initElementBytes = 0; // element size of the accumulate input C; 0 when absent
 };
 
 struct GemmTiling {
