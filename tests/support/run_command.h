@@ -34,12 +34,13 @@ inline std::string slurp(const std::filesystem::path& p) {
     return ss.str();
 }
 
-inline CommandResult runCommand(const std::vector<std::string>& argv) {
+// Runs argv (in `cwd` when given) and waits for it.
+inline CommandResult runCommand(const std::vector<std::string>& argv, const std::string& cwd = "") {
     static int counter = 0;
     const auto dir = std::filesystem::temp_directory_path();
     const auto tag = std::to_string(::getpid()) + "_" + std::to_string(counter++);
     const auto outPath = dir / ("kpu_out_" + tag), errPath = dir / ("kpu_err_" + tag);
-    std::string cmd;
+    std::string cmd = cwd.empty() ? "" : "cd " + shellQuote(cwd) + " && ";
     for (const auto& a : argv)
         cmd += shellQuote(a) + " ";
     cmd += "> " + shellQuote(outPath) + " 2> " + shellQuote(errPath);

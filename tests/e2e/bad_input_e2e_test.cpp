@@ -1,0 +1,171 @@
+// Bad input through the CLIs: malformed .dfg files, unsupported operators, corrupt objects,
+// bad configs. Each gives a clear error naming the file and a non-zero exit, never a crash.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "kpu/common/file_io.h"
+#include "kpu/compiler/compiler.h"
+#include "kpu/schema/object.h"
+#include "support/run_command.h"
+
+namespace kpu::test {
+namespace {
+
+const std::string kCorpus = std::string(KPU_SHARED_DIR) + "/dfg-corpus";
+const std::string kSmallMatmul = kCorpus + "/stillwater-sc+kpu-sim/test_graphs/simple/matmul.dfg";
+
+TEST(BadDfg, MalformedFilesGiveFileLineColumnErrors) {
+    const std::string fixtures = std::string(KPU_FIXTURES_DIR) + "/dfg";
+    int checked = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(fixtures)) {
+        const std::string path = entry.path().string();
+        auto r = runCommand({KPU_COMPILER_EXE, path, "-o", "/dev/null"});
+        EXPECT_EQ(r.exitCode, 1) << path;
+        EXPECT_FALSE(r.crashed) << path;
+        // "<file>:<line>:<col>: error: <message>", the compiler convention.
+        EXPECT_EQ(r.err.rfind(path + ":", 0), 0u) << r.err;
+        EXPECT_NE(r.err.find(": error: "), std::string::npos) << r.err;
+        ++checked;
+    }
+    EXPECT_GE(checked, 12);
+}
+
+TEST(BadDfg, MissingFile) {
+    auto r = runCommand({KPU_COMPILER_EXE, "/nonexistent/x.dfg", "-o", "/dev/null"});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(r.err.find("/nonexistent/x.dfg: error: cannot open file"), std::string::npos) << r.err;
+}
+
+TEST(BadDfg, UnsupportedOperatorNamesNodeAndOperator) {
+    const std::string file = kCorpus + "/branes-ai+dfa-dynamics/data/dl/convolution/mobilenet_v2.dfg";
+    auto r = runCommand({KPU_COMPILER_EXE, file, "-o", "/dev/null"});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(r.err.find(file + ": error: operator CONV2D (node 109 'tosa.conv2d') is not supported yet"),
+              std::string::npos)
+        << r.err;
+}
+
+TEST(BadUsage, UnknownOptionExitsTwo) {
+    EXPECT_EQ(runCommand({KPU_COMPILER_EXE, "--bogus"}).exitCode, 2);
+    EXPECT_EQ(runCommand({KPU_LOADER_EXE, "--bogus"}).exitCode, 2);
+    EXPECT_EQ(runCommand({KPU_DISASM_EXE, "--bogus"}).exitCode, 2);
+    EXPECT_EQ(runCommand({KPU_LOADER_EXE, "--help"}).exitCode, 0);
+}
+
+TEST(BadConfig, WrongKeyNamesTheKeyPath) {
+    ScratchDir dir("badconfig");
+    ASSERT_TRUE(writeTextFile(dir.file("c.json"), R"({"on_chip_memory": {"l2": {"bank_count": -3}}})"));
+    ASSERT_EQ(runCommand({KPU_COMPILER_EXE, kSmallMatmul, "-o", dir.file("m.kpu")}).exitCode, 0);
+    auto r = runCommand({KPU_LOADER_EXE, dir.file("m.kpu"), "--config", dir.file("c.json")});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(r.err.find("on_chip_memory.l2.bank_count: expected a positive integer, got -3"), std::string::npos)
+        << r.err;
+}
+
+// Corrupt objects: each is refused by both kpu-loader and kpu-disasm with "<file>: error: ...".
+class CorruptObject : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto compiled = compiler::compileDfgFile(kSmallMatmul, {});
+        ASSERT_TRUE(compiled) << compiled.error().message;
+        program_ = std::move(compiled->program);
+        valid_ = compiled->object;
+    }
+
+    void expectRefused(const std::vector<std::uint8_t>& bytes, const std::string& fragment) {
+        ScratchDir dir("corrupt");
+        const std::string path = dir.file("bad.kpu");
+        ASSERT_TRUE(writeBinaryFile(path, bytes));
+        for (const char* tool : {KPU_LOADER_EXE, KPU_DISASM_EXE}) {
+            auto r = runCommand({tool, path});
+            EXPECT_EQ(r.exitCode, 1) << tool << ": " << r.out << r.err;
+            EXPECT_FALSE(r.crashed) << tool;
+            EXPECT_EQ(r.err.rfind(path + ": error: ", 0), 0u) << tool << ": " << r.err;
+            EXPECT_NE(r.err.find(fragment), std::string::npos) << tool << ": " << r.err;
+        }
+    }
+
+    std::vector<std::uint8_t> with(void (*mutate)(dfx::ProgramT&)) {
+        dfx::ProgramT copy = program_;
+        mutate(copy);
+        return compiler::serializeProgram(copy);
+    }
+
+    dfx::ProgramT program_;
+    std::vector<std::uint8_t> valid_;
+};
+
+TEST_F(CorruptObject, Truncated) {
+    expectRefused({valid_.begin(), valid_.begin() + static_cast<std::ptrdiff_t>(valid_.size() / 2)},
+                  "FlatBuffers verification failed");
+    expectRefused({valid_.begin(), valid_.begin() + 5}, "too small to be a KPU object");
+}
+
+TEST_F(CorruptObject, WrongIdentifier) {
+    auto bytes = valid_;
+    std::memcpy(bytes.data() + 4, "ELF!", 4);
+    expectRefused(bytes, "file identifier is 'ELF!', expected 'KPUX'");
+}
+
+TEST_F(CorruptObject, NewerMajorVersion) {
+    expectRefused(with([](dfx::ProgramT& p) { p.format_major = 2; }),
+                  "object format version 2.0 is not supported; this loader reads version 1.x");
+}
+
+TEST_F(CorruptObject, FlippedBytes) {
+    // Flip the kind byte of the first op record: 0xff is not an op kind.
+    auto bytes = valid_;
+    const auto* ops = dfx::GetProgram(bytes.data())->ops();
+    const std::size_t firstOp = static_cast<std::size_t>(reinterpret_cast<const std::uint8_t*>(ops->Get(0)) - bytes.data());
+    bytes[firstOp] ^= 0xff;
+    expectRefused(bytes, "ops[0].kind: unknown value 255");
+}
+
+TEST_F(CorruptObject, OutOfRangeIndices) {
+    expectRefused(with([](dfx::ProgramT& p) {
+                      p.ops[0] = dfx::Op(p.ops[0].kind(), p.ops[0].move_kind(), p.ops[0].src_level(),
+                                         p.ops[0].dst_level(), p.ops[0].flags(), 99, p.ops[0].region());
+                  }),
+                  "ops[0].index: tensor index 99 out of range (object has 3 tensors)");
+    expectRefused(with([](dfx::ProgramT& p) { p.kernels[0]->inputs[1] = 7; }),
+                  "kernels[0] '2-input MATMUL#3'.inputs[1]: tensor index 7 out of range");
+    expectRefused(with([](dfx::ProgramT& p) { p.dep_indices[0] = 1000; }),
+                  "dep_indices[0]: op index 1000 out of range (object has 8 ops)");
+}
+
+TEST_F(CorruptObject, DependencyCycle) {
+    // op 1 depends on op 0 in the valid object; make op 0 depend on op 1 as well.
+    expectRefused(with([](dfx::ProgramT& p) {
+                      p.dep_indices.insert(p.dep_indices.begin(), 1u);
+                      for (std::size_t i = 1; i < p.dep_offsets.size(); ++i)
+                          ++p.dep_offsets[i];
+                  }),
+                  "dependency cycle: ops 0 -> 1 -> 0");
+}
+
+TEST_F(CorruptObject, RegionOutsideTensorAndOverflowingShape) {
+    expectRefused(with([](dfx::ProgramT& p) {
+                      const std::array<std::uint32_t, 4> origin{0, 0, 3, 0}, extent{1, 1, 4, 16};
+                      p.ops[0] = dfx::Op(p.ops[0].kind(), p.ops[0].move_kind(), p.ops[0].src_level(),
+                                         p.ops[0].dst_level(), 0, p.ops[0].index(), dfx::Region(origin, extent));
+                  }),
+                  "ops[0].region: origin [0,0,3,0] extent [1,1,4,16] is outside tensor 'A'");
+    expectRefused(with([](dfx::ProgramT& p) { p.tensors[0]->shape = {1ll << 40, 1ll << 40}; }),
+                  "tensors[0] 'A'.shape");
+}
+
+TEST_F(CorruptObject, EmptyAndNonObjectFiles) {
+    expectRefused({}, "too small to be a KPU object (0 bytes)");
+    const std::string text = "Domain Flow Graph: not an object\n";
+    expectRefused({text.begin(), text.end()}, "not a KPU object");
+}
+
+TEST(CorruptObjectCli, MissingObjectFile) {
+    auto r = runCommand({KPU_LOADER_EXE, "/nonexistent/m.kpu"});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(r.err.find("/nonexistent/m.kpu: error: cannot open file"), std::string::npos) << r.err;
+}
+
+} // namespace
+} // namespace kpu::test
