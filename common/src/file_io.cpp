@@ -11,7 +11,8 @@ Expected<std::vector<std::uint8_t>> readBinaryFile(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in)
         return fail("{}: error: cannot open file: {}", path, std::strerror(errno));
-    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                    std::istreambuf_iterator<char>());
     if (in.bad())
         return fail("{}: error: read failed", path);
     return bytes;
@@ -31,14 +32,16 @@ Expected<void> writeBinaryFile(const std::string& path, std::span<const std::uin
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     if (!out)
         return fail("{}: error: cannot create file: {}", path, std::strerror(errno));
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
     if (!out)
         return fail("{}: error: write failed", path);
     return {};
 }
 
 Expected<void> writeTextFile(const std::string& path, std::string_view text) {
-    return writeBinaryFile(path, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+    return writeBinaryFile(
+        path, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
 }
 
 } // namespace kpu

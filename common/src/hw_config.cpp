@@ -1,16 +1,17 @@
 #include "kpu/common/hw_config.h"
 
-#include "kpu/common/file_io.h"
-#include "kpu/common/shape.h"
-
 #include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kpu/common/file_io.h"
+#include "kpu/common/shape.h"
 
 namespace kpu {
 namespace {

@@ -1,11 +1,11 @@
 #include "kpu/common/npy.h"
 
-#include "kpu/common/file_io.h"
-
 #include <bit>
 #include <cstring>
 #include <limits>
 #include <optional>
+
+#include "kpu/common/file_io.h"
 
 namespace kpu {
 namespace {

@@ -29,7 +29,8 @@ std::optional<std::int64_t> elementCount(std::span<const std::int64_t> shape) {
     return n;
 }
 
-std::optional<std::uint64_t> byteSize(std::span<const std::int64_t> shape, std::uint32_t elementSize) {
+std::optional<std::uint64_t> byteSize(std::span<const std::int64_t> shape,
+                                      std::uint32_t elementSize) {
     auto n = elementCount(shape);
     if (!n)
         return std::nullopt;
@@ -64,7 +65,8 @@ std::optional<std::array<std::uint64_t, 4>> canonicalView4(std::span<const std::
             return std::nullopt;
         lead = *p;
     }
-    view = {lead, static_cast<std::uint64_t>(shape[rank - 3]), static_cast<std::uint64_t>(shape[rank - 2]),
+    view = {lead, static_cast<std::uint64_t>(shape[rank - 3]),
+            static_cast<std::uint64_t>(shape[rank - 2]),
             static_cast<std::uint64_t>(shape[rank - 1])};
     return view;
 }

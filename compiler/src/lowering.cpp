@@ -13,7 +13,9 @@ namespace {
 using dfx::MemoryLevel;
 using dfx::MoveKind;
 
-std::uint64_t ceilDiv(std::uint64_t a, std::uint64_t b) { return (a + b - 1) / b; }
+std::uint64_t ceilDiv(std::uint64_t a, std::uint64_t b) {
+    return (a + b - 1) / b;
+}
 
 std::string nodeLabel(const ir::Operation& op) {
     return fmt::format("node {} '{}'", op.nodeId, op.name);
@@ -27,7 +29,8 @@ public:
             program_.dep_offsets.push_back(0);
     }
 
-    std::uint32_t emit(const dfx::Op& op, std::initializer_list<std::optional<std::uint32_t>> deps) {
+    std::uint32_t emit(const dfx::Op& op,
+                       std::initializer_list<std::optional<std::uint32_t>> deps) {
         for (const auto& d : deps)
             if (d)
                 program_.dep_indices.push_back(*d);
@@ -51,7 +54,8 @@ private:
     dfx::ProgramT& program_;
 };
 
-dfx::Op moveOp(MoveKind kind, MemoryLevel from, MemoryLevel to, std::uint32_t tensor, const dfx::Region& region) {
+dfx::Op moveOp(MoveKind kind, MemoryLevel from, MemoryLevel to, std::uint32_t tensor,
+               const dfx::Region& region) {
     return dfx::Op(dfx::OpKind::DataMove, kind, from, to, 0, tensor, region);
 }
 
@@ -64,7 +68,8 @@ struct TensorInfo {
 
 class Lowering {
 public:
-    Lowering(const ir::Graph& graph, const LowerOptions& options) : graph_(graph), options_(options), emitter_(program_) {}
+    Lowering(const ir::Graph& graph, const LowerOptions& options)
+        : graph_(graph), options_(options), emitter_(program_) {}
 
     Expected<dfx::ProgramT> run() {
         program_.format_major = dfx::kFormatMajor;
@@ -107,7 +112,15 @@ private:
         default:
             break;
         }
-        return fail("{}: error: operator {} ({}) is not supported yet", options_.sourceFile, op.opName, nodeLabel(op));
+        return fail("{}: error: operator {} ({}) is not supported yet", place(op), op.opName,
+                    nodeLabel(op));
+    }
+
+    // "file:line:1", the NODE line the op came from (column 1: the whole node is at fault).
+    std::string place(const ir::Operation& op) const {
+        if (op.line == 0)
+            return options_.sourceFile;
+        return fmt::format("{}:{}:1", options_.sourceFile, op.line);
     }
 
     dfx::TensorRole roleOf(ir::ValueId id) const {
@@ -127,17 +140,19 @@ private:
         const ir::Value& value = graph_.value(id);
         auto view = canonicalView4(value.type.shape);
         auto bytes = byteSize(value.type.shape, dtypeSize(value.type.dtype));
-        if (!view || !bytes || (*view)[0] > UINT32_MAX || (*view)[1] > UINT32_MAX || (*view)[2] > UINT32_MAX ||
-            (*view)[3] > UINT32_MAX)
-            return fail("{}: error: tensor '{}' ({}{}) is too large: its size overflows{}", options_.sourceFile,
-                        value.name, formatShape(value.type.shape), dtypeName(value.type.dtype),
+        if (!view || !bytes || (*view)[0] > UINT32_MAX || (*view)[1] > UINT32_MAX ||
+            (*view)[2] > UINT32_MAX || (*view)[3] > UINT32_MAX)
+            return fail("{}: error: tensor '{}' ({}{}) is too large: its size overflows{}",
+                        options_.sourceFile, value.name, formatShape(value.type.shape),
+                        dtypeName(value.type.dtype),
                         user ? fmt::format(" (used by {})", nodeLabel(*user)) : "");
         auto tensor = std::make_unique<dfx::TensorT>();
         tensor->name = value.name;
         tensor->shape.assign(value.type.shape.begin(), value.type.shape.end());
         tensor->dtype = dfx::toDType(value.type.dtype);
         tensor->role = roleOf(id);
-        tensor->source_node = value.producer >= 0 ? graph_.ops[static_cast<std::size_t>(value.producer)].nodeId : -1;
+        tensor->source_node =
+            value.producer >= 0 ? graph_.ops[static_cast<std::size_t>(value.producer)].nodeId : -1;
         TensorInfo info{.index = static_cast<std::uint32_t>(program_.tensors.size()),
                         .view = *view,
                         .elementBytes = dtypeSize(value.type.dtype),
@@ -147,7 +162,9 @@ private:
     }
 
     Expected<void> lowerMatMul(const ir::Operation& op) {
-        const auto where = [&] { return fmt::format("{}: error: {} (MATMUL)", options_.sourceFile, nodeLabel(op)); };
+        const auto where = [&] {
+            return fmt::format("{}: error: {} (MATMUL)", place(op), nodeLabel(op));
+        };
         if (op.operands.size() < 2 || op.operands.size() > 3)
             return fail("{}: expected 2 or 3 operands, got {}", where(), op.operands.size());
         if (op.results.size() != 1)
@@ -161,25 +178,29 @@ private:
         const ir::TensorType& c = graph_.value(op.results[0]).type;
         for (const ir::TensorType* t : {&a, &b, &c}) {
             if (t->shape.size() < 2)
-                return fail("{}: operands must have rank >= 2, got {}", where(), formatShape(t->shape));
+                return fail("{}: operands must have rank >= 2, got {}", where(),
+                            formatShape(t->shape));
             if (!isFloat(t->dtype))
-                return fail("{}: element type {} is not supported yet (MATMUL takes f8, f16, f32 and f64)", where(),
-                            dtypeName(t->dtype));
+                return fail(
+                    "{}: element type {} is not supported yet (MATMUL takes f8, f16, f32 and f64)",
+                    where(), dtypeName(t->dtype));
         }
         const auto rows = [](const ir::TensorType& t) { return t.shape[t.shape.size() - 2]; };
         const auto cols = [](const ir::TensorType& t) { return t.shape[t.shape.size() - 1]; };
         const std::int64_t M = rows(a), K = cols(a), N = cols(b);
         if (rows(b) != K)
-            return fail("{}: inner dimensions differ: A is {}, B is {}", where(), formatShape(a.shape),
-                        formatShape(b.shape));
+            return fail("{}: inner dimensions differ: A is {}, B is {}", where(),
+                        formatShape(a.shape), formatShape(b.shape));
         if (rows(c) != M || cols(c) != N)
-            return fail("{}: result is declared {} but A {} x B {} gives ...x{}x{}", where(), formatShape(c.shape),
-                        formatShape(a.shape), formatShape(b.shape), M, N);
+            return fail("{}: result is declared {} but A {} x B {} gives ...x{}x{}", where(),
+                        formatShape(c.shape), formatShape(a.shape), formatShape(b.shape), M, N);
 
         if (M == 0 || N == 0 || K == 0)
-            return fail("{}: empty matrices are not supported (M={}, N={}, K={})", where(), M, N, K);
+            return fail("{}: empty matrices are not supported (M={}, N={}, K={})", where(), M, N,
+                        K);
 
-        // Batch: the result's leading dims; each operand has the same leading dims or none (broadcast).
+        // Batch: the result's leading dims; each operand has the same leading dims or none
+        // (broadcast).
         const Shape batchDims(c.shape.begin(), c.shape.end() - 2);
         const std::uint64_t batch = static_cast<std::uint64_t>(elementCount(batchDims).value_or(0));
         if (batch == 0 || batch > UINT32_MAX || M > UINT32_MAX || N > UINT32_MAX || K > UINT32_MAX)
@@ -194,7 +215,8 @@ private:
             else if (allOnes)
                 batched.push_back(0);
             else
-                return fail("{}: batch dimensions of {} do not match the result {} (partial broadcasting is not "
+                return fail("{}: batch dimensions of {} do not match the result {} (partial "
+                            "broadcasting is not "
                             "supported yet)",
                             where(), formatShape(s), formatShape(c.shape));
         }
@@ -215,14 +237,15 @@ private:
             return std::unexpected(out.error());
         TensorInfo& C = **out;
 
-        auto tiling = chooseGemmTiling(GemmShape{.m = static_cast<std::uint64_t>(M),
-                                                 .n = static_cast<std::uint64_t>(N),
-                                                 .k = static_cast<std::uint64_t>(K),
-                                                 .aElementBytes = inputs[0]->elementBytes,
-                                                 .bElementBytes = inputs[1]->elementBytes,
-                                                 .cElementBytes = C.elementBytes,
-                                                 .initElementBytes = inputs.size() == 3 ? inputs[2]->elementBytes : 0},
-                                       options_.target);
+        auto tiling = chooseGemmTiling(
+            GemmShape{.m = static_cast<std::uint64_t>(M),
+                      .n = static_cast<std::uint64_t>(N),
+                      .k = static_cast<std::uint64_t>(K),
+                      .aElementBytes = inputs[0]->elementBytes,
+                      .bElementBytes = inputs[1]->elementBytes,
+                      .cElementBytes = C.elementBytes,
+                      .initElementBytes = inputs.size() == 3 ? inputs[2]->elementBytes : 0},
+            options_.target);
         if (!tiling)
             return fail("{}: {}", where(), tiling.error().message);
 
@@ -247,17 +270,20 @@ private:
         kernel->first_op = emitter_.size();
         const std::uint32_t kernelIndex = static_cast<std::uint32_t>(program_.kernels.size());
 
-        emitMatMulOps(kernelIndex, inputs, batched, C, batch, static_cast<std::uint32_t>(M), static_cast<std::uint32_t>(N),
-                      static_cast<std::uint32_t>(K), *tiling);
+        emitMatMulOps(kernelIndex, inputs, batched, C, batch, static_cast<std::uint32_t>(M),
+                      static_cast<std::uint32_t>(N), static_cast<std::uint32_t>(K), *tiling);
 
         kernel->op_count = emitter_.size() - kernel->first_op;
         program_.kernels.push_back(std::move(kernel));
 
         auto& hints = *program_.hints;
-        hints.macs += batch * static_cast<std::uint64_t>(M) * static_cast<std::uint64_t>(N) * static_cast<std::uint64_t>(K);
-        const std::uint64_t outputTiles = batch * ceilDiv(static_cast<std::uint64_t>(M), tiling->mt) *
+        hints.macs += batch * static_cast<std::uint64_t>(M) * static_cast<std::uint64_t>(N) *
+                      static_cast<std::uint64_t>(K);
+        const std::uint64_t outputTiles = batch *
+                                          ceilDiv(static_cast<std::uint64_t>(M), tiling->mt) *
                                           ceilDiv(static_cast<std::uint64_t>(N), tiling->nt);
-        hints.parallelism = static_cast<std::uint32_t>(std::max<std::uint64_t>(hints.parallelism, outputTiles));
+        hints.parallelism =
+            static_cast<std::uint32_t>(std::max<std::uint64_t>(hints.parallelism, outputTiles));
         return {};
     }
 
@@ -265,19 +291,23 @@ private:
     // A and B tiles are loaded EXT -> L3 -> L2 for every step; the finished tile is flushed
     // L2 -> L3 -> EXT. A barrier marks the output complete for later kernels.
     void emitMatMulOps(std::uint32_t kernelIndex, const std::vector<TensorInfo*>& inputs,
-                       const std::vector<std::uint8_t>& batched, TensorInfo& C,
-                       std::uint64_t batch, std::uint32_t M, std::uint32_t N, std::uint32_t K, const GemmTiling& tiling) {
+                       const std::vector<std::uint8_t>& batched, TensorInfo& C, std::uint64_t batch,
+                       std::uint32_t M, std::uint32_t N, std::uint32_t K,
+                       const GemmTiling& tiling) {
         const std::array<dfx::MatMulOperand, 3> roles{dfx::MatMulOperand::A, dfx::MatMulOperand::B,
                                                       dfx::MatMulOperand::C};
         auto& hints = *program_.hints;
-        const std::uint32_t R = options_.target.compute.arrayRows, Cols = options_.target.compute.arrayCols;
+        const std::uint32_t R = options_.target.compute.arrayRows,
+                            Cols = options_.target.compute.arrayCols;
         std::vector<std::uint32_t> finalStores;
 
         // Two loads (EXT->L3, L3->L2) of one operand tile; returns the L2 load.
         auto loadTile = [&](const TensorInfo& t, const dfx::Region& region, MoveKind kind) {
-            const std::uint32_t toL3 = emitter_.emit(moveOp(kind, MemoryLevel::External, MemoryLevel::L3, t.index, region), {t.ready});
+            const std::uint32_t toL3 = emitter_.emit(
+                moveOp(kind, MemoryLevel::External, MemoryLevel::L3, t.index, region), {t.ready});
             hints.external_bytes += regionBytes(region, t.elementBytes);
-            return emitter_.emit(moveOp(kind, MemoryLevel::L3, MemoryLevel::L2, t.index, region), {toL3});
+            return emitter_.emit(moveOp(kind, MemoryLevel::L3, MemoryLevel::L2, t.index, region),
+                                 {toL3});
         };
 
         for (std::uint32_t b = 0; b < batch; ++b) {
@@ -285,31 +315,42 @@ private:
                 for (std::uint32_t n = 0; n < N; n += tiling.nt) {
                     std::optional<std::uint32_t> lastCompute;
                     for (std::uint32_t k = 0; k < K; k += tiling.kt) {
-                        const dfx::MatMulTile tile{b, m, n, k, std::min(tiling.mt, M - m), std::min(tiling.nt, N - n),
+                        const dfx::MatMulTile tile{b,
+                                                   m,
+                                                   n,
+                                                   k,
+                                                   std::min(tiling.mt, M - m),
+                                                   std::min(tiling.nt, N - n),
                                                    std::min(tiling.kt, K - k)};
                         const MoveKind kind = k == 0 ? MoveKind::Load : MoveKind::Prefetch;
                         std::vector<std::uint32_t> deps;
                         const std::size_t operandsThisStep = k == 0 ? inputs.size() : 2;
                         for (std::size_t i = 0; i < operandsThisStep; ++i) {
-                            const dfx::Region region =
-                                dfx::matMulOperandRegion(roles[i], tile, inputs[i]->view, batched[i] != 0);
+                            const dfx::Region region = dfx::matMulOperandRegion(
+                                roles[i], tile, inputs[i]->view, batched[i] != 0);
                             deps.push_back(loadTile(*inputs[i], region, kind));
                         }
                         if (lastCompute)
                             deps.push_back(*lastCompute);
                         const std::uint32_t flags = k == 0 ? 0 : kAccumulateFlag;
-                        lastCompute = emitter_.emit(dfx::Op(dfx::OpKind::Compute, MoveKind::Load, MemoryLevel::L2,
-                                                            MemoryLevel::L2, flags, kernelIndex, dfx::toRegion(tile)),
+                        lastCompute = emitter_.emit(dfx::Op(dfx::OpKind::Compute, MoveKind::Load,
+                                                            MemoryLevel::L2, MemoryLevel::L2, flags,
+                                                            kernelIndex, dfx::toRegion(tile)),
                                                     deps);
                         hints.compute_cycles += ceilDiv(tile.mt, R) * ceilDiv(tile.nt, Cols) *
                                                 (2ull * R + Cols + tile.kt - 2);
                     }
-                    const dfx::MatMulTile tile{b, m, n, 0, std::min(tiling.mt, M - m), std::min(tiling.nt, N - n), 1};
-                    const dfx::Region region = dfx::matMulOperandRegion(dfx::MatMulOperand::C, tile, C.view, true);
+                    const dfx::MatMulTile tile{
+                        b, m, n, 0, std::min(tiling.mt, M - m), std::min(tiling.nt, N - n), 1};
+                    const dfx::Region region =
+                        dfx::matMulOperandRegion(dfx::MatMulOperand::C, tile, C.view, true);
                     const std::uint32_t toL3 = emitter_.emit(
-                        moveOp(MoveKind::Flush, MemoryLevel::L2, MemoryLevel::L3, C.index, region), {lastCompute});
-                    finalStores.push_back(emitter_.emit(
-                        moveOp(MoveKind::Flush, MemoryLevel::L3, MemoryLevel::External, C.index, region), {toL3}));
+                        moveOp(MoveKind::Flush, MemoryLevel::L2, MemoryLevel::L3, C.index, region),
+                        {lastCompute});
+                    finalStores.push_back(
+                        emitter_.emit(moveOp(MoveKind::Flush, MemoryLevel::L3,
+                                             MemoryLevel::External, C.index, region),
+                                      {toL3}));
                     hints.external_bytes += regionBytes(region, C.elementBytes);
                 }
             }

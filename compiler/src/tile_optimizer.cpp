@@ -6,7 +6,9 @@
 namespace kpu::compiler {
 namespace {
 
-std::uint64_t ceilDiv(std::uint64_t a, std::uint64_t b) { return (a + b - 1) / b; }
+std::uint64_t ceilDiv(std::uint64_t a, std::uint64_t b) {
+    return (a + b - 1) / b;
+}
 
 // Candidate sizes for one dimension: multiples of `step` up to `extent`, plus `extent` itself.
 std::vector<std::uint32_t> candidates(std::uint64_t extent, std::uint32_t step, std::uint64_t cap) {
@@ -74,9 +76,11 @@ Expected<GemmTiling> chooseGemmTiling(const GemmShape& s, const KpuConfig& confi
                 if (a > cap.perTile || b > cap.perTile || 2 * (a + b) + c + init > cap.perLevel)
                     continue;
                 // Lower traffic wins; then the larger kt; then the squarer output tile.
-                const bool better = !found || traffic < best.externalBytes ||
-                                    (traffic == best.externalBytes &&
-                                     (kt > best.kt || (kt == best.kt && std::max(mt, nt) < std::max(best.mt, best.nt))));
+                const bool better =
+                    !found || traffic < best.externalBytes ||
+                    (traffic == best.externalBytes &&
+                     (kt > best.kt ||
+                      (kt == best.kt && std::max(mt, nt) < std::max(best.mt, best.nt))));
                 if (better) {
                     best = GemmTiling{.mt = mt, .nt = nt, .kt = kt, .externalBytes = traffic};
                     found = true;
@@ -86,10 +90,13 @@ Expected<GemmTiling> chooseGemmTiling(const GemmShape& s, const KpuConfig& confi
         }
     }
     if (!found) {
-        const std::uint64_t need = 2 * (std::uint64_t{ms.front()} * s.aElementBytes + std::uint64_t{ns.front()} * s.bElementBytes) +
+        const std::uint64_t need = 2 * (std::uint64_t{ms.front()} * s.aElementBytes +
+                                        std::uint64_t{ns.front()} * s.bElementBytes) +
                                    std::uint64_t{ms.front()} * ns.front() * s.cElementBytes;
-        return fail("no tiling fits the configuration '{}': the smallest tile ({}x{}x1) needs {} bytes of on-chip "
-                    "memory per level, the config has {} bytes per L2 bank and {} bytes of L2+L3 working space",
+        return fail("no tiling fits the configuration '{}': the smallest tile ({}x{}x1) needs {} "
+                    "bytes of on-chip "
+                    "memory per level, the config has {} bytes per L2 bank and {} bytes of L2+L3 "
+                    "working space",
                     config.name, ms.front(), ns.front(), need, cap.perTile, cap.perLevel);
     }
     return best;

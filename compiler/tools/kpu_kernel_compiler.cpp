@@ -8,21 +8,27 @@
 #include "kpu/schema/disasm.h"
 
 int main(int argc, char** argv) {
-    CLI::App app{"kpu-kernel-compiler: compile a Domain Flow Graph (.dfg) into a DFX object (.kpu)"};
+    CLI::App app{
+        "kpu-kernel-compiler: compile a Domain Flow Graph (.dfg) into a DFX object (.kpu)"};
     app.set_version_flag("--version", std::string("kpu-kernel-compiler ") + KPU_VERSION);
     std::string input, output, configPath;
     std::int64_t batch = 1;
     bool emitDfx = false, emitGraph = false;
     app.add_option("input", input, "Domain Flow Graph (.dfg)")->required();
     app.add_option("-o,--output", output, "object file to write (default: <input stem>.kpu)");
-    app.add_option("--config", configPath, "KPU configuration the tiles are chosen for (default: embedded)");
-    app.add_option("--batch", batch, "value of dynamic '?' dimensions")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--config", configPath,
+                   "KPU configuration the tiles are chosen for (default: embedded)");
+    app.add_option("--batch", batch, "value of dynamic '?' dimensions")
+        ->capture_default_str()
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 31)
+                   .description("a batch size from 1 to 2^31"));
     app.add_flag("--emit-dfx", emitDfx, "print the DFX program as text");
     app.add_flag("--emit-graph", emitGraph, "print the graph IR");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        // --help and --version exit 0; usage errors exit 2, as command-line tools conventionally do.
+        // --help and --version exit 0; usage errors exit 2, as command-line tools conventionally
+        // do.
         return app.exit(e) == 0 ? 0 : 2;
     }
 
@@ -46,10 +52,11 @@ int main(int argc, char** argv) {
     if (output.empty()) {
         const auto dot = input.find_last_of('.');
         const auto slash = input.find_last_of('/');
-        const std::string stem = input.substr(slash == std::string::npos ? 0 : slash + 1,
-                                              dot == std::string::npos || (slash != std::string::npos && dot < slash)
-                                                  ? std::string::npos
-                                                  : dot - (slash == std::string::npos ? 0 : slash + 1));
+        const std::string stem =
+            input.substr(slash == std::string::npos ? 0 : slash + 1,
+                         dot == std::string::npos || (slash != std::string::npos && dot < slash)
+                             ? std::string::npos
+                             : dot - (slash == std::string::npos ? 0 : slash + 1));
         output = stem + ".kpu";
     }
     if (auto r = kpu::writeBinaryFile(output, result->object); !r) {

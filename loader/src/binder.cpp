@@ -18,27 +18,37 @@ using sim::Level;
 
 constexpr std::uint64_t kAlignment = 64;
 
-Level toLevel(MemoryLevel level) { return static_cast<Level>(level); }
+Level toLevel(MemoryLevel level) {
+    return static_cast<Level>(level);
+}
 
 std::string formatBytes(std::uint64_t bytes) {
     if (bytes >= (1ull << 30))
-        return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / static_cast<double>(1ull << 30));
+        return fmt::format("{:.1f} GiB",
+                           static_cast<double>(bytes) / static_cast<double>(1ull << 30));
     if (bytes >= (1ull << 20))
-        return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / static_cast<double>(1ull << 20));
+        return fmt::format("{:.1f} MiB",
+                           static_cast<double>(bytes) / static_cast<double>(1ull << 20));
     if (bytes >= (1ull << 10))
-        return fmt::format("{:.1f} KiB", static_cast<double>(bytes) / static_cast<double>(1ull << 10));
+        return fmt::format("{:.1f} KiB",
+                           static_cast<double>(bytes) / static_cast<double>(1ull << 10));
     return fmt::format("{} B", bytes);
 }
 
-std::array<std::uint64_t, 4> packedStrides(const std::array<std::uint32_t, 4>& extent, std::uint64_t elementBytes) {
+std::array<std::uint64_t, 4> packedStrides(const std::array<std::uint32_t, 4>& extent,
+                                           std::uint64_t elementBytes) {
     return {std::uint64_t{extent[1]} * extent[2] * extent[3] * elementBytes,
-            std::uint64_t{extent[2]} * extent[3] * elementBytes, std::uint64_t{extent[3]} * elementBytes, elementBytes};
+            std::uint64_t{extent[2]} * extent[3] * elementBytes,
+            std::uint64_t{extent[3]} * elementBytes, elementBytes};
 }
 
-std::array<std::uint32_t, 4> toArray(const flatbuffers::Array<std::uint32_t, 4>& a) { return {a[0], a[1], a[2], a[3]}; }
+std::array<std::uint32_t, 4> toArray(const flatbuffers::Array<std::uint32_t, 4>& a) {
+    return {a[0], a[1], a[2], a[3]};
+}
 
 // Identity of a tile: which tensor, which region, at which level.
-using TileKey = std::tuple<std::uint8_t, std::uint32_t, std::array<std::uint32_t, 4>, std::array<std::uint32_t, 4>>;
+using TileKey = std::tuple<std::uint8_t, std::uint32_t, std::array<std::uint32_t, 4>,
+                           std::array<std::uint32_t, 4>>;
 
 struct TensorInfo {
     std::array<std::uint64_t, 4> view{};
@@ -97,7 +107,9 @@ private:
         }
     }
 
-    NextFitAllocator& allocatorFor(Level level) { return allocators_[static_cast<std::size_t>(level) - 1]; }
+    NextFitAllocator& allocatorFor(Level level) {
+        return allocators_[static_cast<std::size_t>(level) - 1];
+    }
 
     std::uint64_t levelCapacity(Level level) const {
         const auto& g = schedule_.memories[static_cast<std::size_t>(level)];
@@ -112,7 +124,9 @@ private:
         const std::uint64_t bankCapacity = config_.external.bankCapacity;
         const std::uint32_t banks = config_.external.bankCount;
         std::vector<std::uint64_t> used(banks, 0); // bytes taken from the start of each bank
-        auto alignUp = [](std::uint64_t v) { return (v + kAlignment - 1) / kAlignment * kAlignment; };
+        auto alignUp = [](std::uint64_t v) {
+            return (v + kAlignment - 1) / kAlignment * kAlignment;
+        };
         for (const dfx::Tensor* t : *p_.tensors()) {
             TensorInfo info;
             info.name = t->name()->str();
@@ -125,7 +139,8 @@ private:
             std::optional<std::uint32_t> bank;
             for (std::uint32_t b = 0; b < banks; ++b) {
                 const std::uint64_t start = alignUp(used[b]);
-                if (start <= bankCapacity && info.bytes <= bankCapacity - start && (!bank || used[b] < used[*bank]))
+                if (start <= bankCapacity && info.bytes <= bankCapacity - start &&
+                    (!bank || used[b] < used[*bank]))
                     bank = b;
             }
             std::uint64_t offset = 0;
@@ -140,34 +155,40 @@ private:
                     std::uint64_t freeBytes = 0;
                     for (std::uint64_t u : used)
                         freeBytes += bankCapacity - std::min(bankCapacity, alignUp(u));
-                    return fail("{}: error: tensor '{}' needs {} of external memory; the config has {} banks of {} "
+                    return fail("{}: error: tensor '{}' needs {} of external memory; the config "
+                                "has {} bank(s) of {} "
                                 "and {} is still free",
-                                source_, info.name, formatBytes(info.bytes), banks, formatBytes(bankCapacity),
-                                formatBytes(freeBytes));
+                                source_, info.name, formatBytes(info.bytes), banks,
+                                formatBytes(bankCapacity), formatBytes(freeBytes));
                 }
                 offset = *start;
             }
-            schedule_.tensors.push_back(sim::TensorPlacement{.name = info.name, .offset = offset, .bytes = info.bytes});
+            schedule_.tensors.push_back(
+                sim::TensorPlacement{.name = info.name, .offset = offset, .bytes = info.bytes});
             tensors_.push_back(std::move(info));
         }
         return {};
     }
 
     // A contiguous range for `bytes` that starts after bank b's data and runs through empty banks.
-    std::optional<std::uint64_t> straddlePlacement(std::vector<std::uint64_t>& used, std::uint64_t bytes) const {
+    std::optional<std::uint64_t> straddlePlacement(std::vector<std::uint64_t>& used,
+                                                   std::uint64_t bytes) const {
         const std::uint64_t bankCapacity = config_.external.bankCapacity;
         for (std::uint32_t b = 0; b < used.size(); ++b) {
-            const std::uint64_t start = std::uint64_t{b} * bankCapacity + (used[b] + kAlignment - 1) / kAlignment * kAlignment;
+            const std::uint64_t start = std::uint64_t{b} * bankCapacity +
+                                        (used[b] + kAlignment - 1) / kAlignment * kAlignment;
             const std::uint64_t end = start + bytes; // cannot overflow: tensors are < 2^48 bytes
             const std::uint64_t total = bankCapacity * used.size();
             if (end > total)
                 return std::nullopt;
             bool clear = true;
-            for (std::uint32_t later = b + 1; later < used.size() && std::uint64_t{later} * bankCapacity < end; ++later)
+            for (std::uint32_t later = b + 1;
+                 later < used.size() && std::uint64_t{later} * bankCapacity < end; ++later)
                 clear = clear && used[later] == 0;
             if (!clear)
                 continue;
-            for (std::uint32_t touched = b; touched < used.size() && std::uint64_t{touched} * bankCapacity < end; ++touched)
+            for (std::uint32_t touched = b;
+                 touched < used.size() && std::uint64_t{touched} * bankCapacity < end; ++touched)
                 used[touched] = std::min(bankCapacity, end - std::uint64_t{touched} * bankCapacity);
             return start;
         }
@@ -180,43 +201,54 @@ private:
         return {t.view[1] * t.view[2] * t.view[3] * e, t.view[2] * t.view[3] * e, t.view[3] * e, e};
     }
 
-    std::uint64_t externalAddress(std::uint32_t tensor, const std::array<std::uint32_t, 4>& origin) const {
+    std::uint64_t externalAddress(std::uint32_t tensor,
+                                  const std::array<std::uint32_t, 4>& origin) const {
         const auto s = tensorStrides(tensor);
-        return schedule_.tensors[tensor].offset + origin[0] * s[0] + origin[1] * s[1] + origin[2] * s[2] +
-               origin[3] * s[3];
+        return schedule_.tensors[tensor].offset + origin[0] * s[0] + origin[1] * s[1] +
+               origin[2] * s[2] + origin[3] * s[3];
     }
 
     // ---- pass 1: which tile copy each op reads and writes, and when each copy is last used ---
-    std::string opLabel(std::uint32_t i) const { return fmt::format("{}: error: ops[{}]", source_, i); }
+    std::string opLabel(std::uint32_t i) const {
+        return fmt::format("{}: error: ops[{}]", source_, i);
+    }
 
-    std::uint32_t createResidency(Level level, std::uint32_t tensor, const dfx::Region& region, std::uint32_t op) {
-        const TileKey key{static_cast<std::uint8_t>(level), tensor, toArray(*region.origin()), toArray(*region.extent())};
-        residencies_.push_back(Residency{.level = level, .tensor = tensor, .extent = toArray(*region.extent()),
-                                         .lastUse = op, .address = 0, .bound = false});
+    std::uint32_t createResidency(Level level, std::uint32_t tensor, const dfx::Region& region,
+                                  std::uint32_t op) {
+        const TileKey key{static_cast<std::uint8_t>(level), tensor, toArray(*region.origin()),
+                          toArray(*region.extent())};
+        residencies_.push_back(Residency{.level = level,
+                                         .tensor = tensor,
+                                         .extent = toArray(*region.extent()),
+                                         .lastUse = op,
+                                         .address = 0,
+                                         .bound = false});
         const auto id = static_cast<std::uint32_t>(residencies_.size() - 1);
         resident_[key] = id;
         return id;
     }
 
-    Expected<std::uint32_t> useResidency(Level level, std::uint32_t tensor, const dfx::Region& region,
-                                         std::uint32_t op) {
-        const TileKey key{static_cast<std::uint8_t>(level), tensor, toArray(*region.origin()), toArray(*region.extent())};
+    Expected<std::uint32_t> useResidency(Level level, std::uint32_t tensor,
+                                         const dfx::Region& region, std::uint32_t op) {
+        const TileKey key{static_cast<std::uint8_t>(level), tensor, toArray(*region.origin()),
+                          toArray(*region.extent())};
         auto it = resident_.find(key);
         if (it == resident_.end()) {
             const auto o = toArray(*region.origin());
             const auto e = toArray(*region.extent());
-            return fail("{}: tile [{},{},{},{}]+[{},{},{},{}] of tensor '{}' is not resident in {} (no earlier op "
+            return fail("{}: tile [{},{},{},{}]+[{},{},{},{}] of tensor '{}' is not resident in {} "
+                        "(no earlier op "
                         "brought it there, or it was flushed)",
-                        opLabel(op), o[0], o[1], o[2], o[3], e[0], e[1], e[2], e[3], tensors_[tensor].name,
-                        sim::levelName(level));
+                        opLabel(op), o[0], o[1], o[2], o[3], e[0], e[1], e[2], e[3],
+                        tensors_[tensor].name, sim::levelName(level));
         }
         residencies_[it->second].lastUse = op;
         return it->second;
     }
 
     void endResidency(Level level, std::uint32_t tensor, const dfx::Region& region) {
-        resident_.erase(
-            TileKey{static_cast<std::uint8_t>(level), tensor, toArray(*region.origin()), toArray(*region.extent())});
+        resident_.erase(TileKey{static_cast<std::uint8_t>(level), tensor, toArray(*region.origin()),
+                                toArray(*region.extent())});
     }
 
     Expected<void> resolveResidencies() {
@@ -253,10 +285,12 @@ private:
             return dfx::matMulOperandRegion(role, tile, tensors_[tensor].view, batched);
         };
         auto batched = [&](std::uint32_t input) { return kernel.input_batched()->Get(input) != 0; };
-        auto a = useResidency(Level::L2, inputs[0], operandRegion(dfx::MatMulOperand::A, inputs[0], batched(0)), i);
+        auto a = useResidency(Level::L2, inputs[0],
+                              operandRegion(dfx::MatMulOperand::A, inputs[0], batched(0)), i);
         if (!a)
             return std::unexpected(a.error());
-        auto b = useResidency(Level::L2, inputs[1], operandRegion(dfx::MatMulOperand::B, inputs[1], batched(1)), i);
+        auto b = useResidency(Level::L2, inputs[1],
+                              operandRegion(dfx::MatMulOperand::B, inputs[1], batched(1)), i);
         if (!b)
             return std::unexpected(b.error());
         r.a = *a;
@@ -270,7 +304,9 @@ private:
             return {};
         }
         if (inputs.size() == 3) {
-            auto init = useResidency(Level::L2, inputs[2], operandRegion(dfx::MatMulOperand::C, inputs[2], batched(2)), i);
+            auto init =
+                useResidency(Level::L2, inputs[2],
+                             operandRegion(dfx::MatMulOperand::C, inputs[2], batched(2)), i);
             if (!init)
                 return std::unexpected(init.error());
             r.init = *init;
@@ -282,26 +318,31 @@ private:
 
     // ---- pass 2: addresses, engines, L1 expansion ------------------------------------------
     std::uint64_t residencyBytes(const Residency& r) const {
-        return std::uint64_t{r.extent[0]} * r.extent[1] * r.extent[2] * r.extent[3] * tensors_[r.tensor].elementBytes;
+        return std::uint64_t{r.extent[0]} * r.extent[1] * r.extent[2] * r.extent[3] *
+               tensors_[r.tensor].elementBytes;
     }
 
-    Expected<void> bindResidency(std::uint32_t id, std::uint32_t op, std::vector<std::uint32_t>& warDeps) {
+    Expected<void> bindResidency(std::uint32_t id, std::uint32_t op,
+                                 std::vector<std::uint32_t>& warDeps) {
         Residency& r = residencies_[id];
         NextFitAllocator& alloc = allocatorFor(r.level);
         const std::uint64_t bytes = residencyBytes(r);
         auto address = alloc.allocate(bytes, warDeps);
         if (!address)
-            return fail("{}: a {} tile of tensor '{}' does not fit in {}: {} live tiles hold {} of its {}; the "
-                        "object's tiling is too large for this configuration (recompile with --config)",
-                        opLabel(op), formatBytes(bytes), tensors_[r.tensor].name, sim::levelName(r.level),
-                        alloc.liveBlocks(), formatBytes(alloc.liveBytes()), formatBytes(alloc.capacity()));
+            return fail(
+                "{}: a {} tile of tensor '{}' does not fit in {}: {} live tiles hold {} of its {}; "
+                "the "
+                "object's tiling is too large for this configuration (recompile with --config)",
+                opLabel(op), formatBytes(bytes), tensors_[r.tensor].name, sim::levelName(r.level),
+                alloc.liveBlocks(), formatBytes(alloc.liveBytes()), formatBytes(alloc.capacity()));
         r.address = *address;
         r.bound = true;
         return {};
     }
 
     std::uint32_t memoryIndex(Level level, std::uint64_t address) const {
-        return static_cast<std::uint32_t>(address / schedule_.memories[static_cast<std::size_t>(level)].capacity);
+        return static_cast<std::uint32_t>(
+            address / schedule_.memories[static_cast<std::size_t>(level)].capacity);
     }
 
     // The engine that performs a move between `from` and `to`, chosen by the memory it serves.
@@ -309,28 +350,37 @@ private:
                                                        std::uint64_t toAddr) const {
         const Level farther = std::min(from, to);
         const std::uint64_t fartherAddr = from == farther ? fromAddr : toAddr;
-        const std::uint64_t nearerAddr = from == farther ? toAddr : fromAddr;
         switch (farther) {
         case Level::External:
-            return {sim::EngineKind::Dma, memoryIndex(Level::External, fartherAddr) % config_.movement.dmaEngineCount};
+            return {sim::EngineKind::Dma,
+                    memoryIndex(Level::External, fartherAddr) % config_.movement.dmaEngineCount};
         case Level::L3:
-            return {sim::EngineKind::BlockMover, memoryIndex(Level::L3, fartherAddr) % config_.movement.blockMoverCount};
+            return {sim::EngineKind::BlockMover,
+                    memoryIndex(Level::L3, fartherAddr) % config_.movement.blockMoverCount};
         default:
             return {sim::EngineKind::Streamer,
-                    memoryIndex(Level::L2, from == Level::L2 ? fartherAddr : nearerAddr) % config_.movement.streamerCount};
+                    memoryIndex(Level::L2, fartherAddr) %
+                        config_.movement.streamerCount};
         }
     }
 
-    sim::BoundOp makeMove(std::uint32_t sourceOp, const sim::Address& src, const std::array<std::uint64_t, 4>& srcStrides,
-                          const sim::Address& dst, const std::array<std::uint64_t, 4>& dstStrides,
-                          const std::array<std::uint32_t, 4>& extent, std::uint32_t elementBytes) const {
+    sim::BoundOp makeMove(std::uint32_t sourceOp, const sim::Address& src,
+                          const std::array<std::uint64_t, 4>& srcStrides, const sim::Address& dst,
+                          const std::array<std::uint64_t, 4>& dstStrides,
+                          const std::array<std::uint32_t, 4>& extent,
+                          std::uint32_t elementBytes) const {
         sim::BoundOp op;
         op.type = sim::OpType::Move;
         op.sourceOp = sourceOp;
-        op.move = sim::MoveOp{.src = src, .dst = dst, .srcStrides = srcStrides, .dstStrides = dstStrides,
-                              .extent = extent, .elementBytes = elementBytes};
+        op.move = sim::MoveOp{.src = src,
+                              .dst = dst,
+                              .srcStrides = srcStrides,
+                              .dstStrides = dstStrides,
+                              .extent = extent,
+                              .elementBytes = elementBytes};
         op.bytes = std::uint64_t{extent[0]} * extent[1] * extent[2] * extent[3] * elementBytes;
-        std::tie(op.engine, op.engineIndex) = moverFor(src.level, dst.level, src.offset, dst.offset);
+        std::tie(op.engine, op.engineIndex) =
+            moverFor(src.level, dst.level, src.offset, dst.offset);
         op.cycles = sim::moveCycles(config_, src.level, dst.level, op.bytes);
         return op;
     }
@@ -391,24 +441,30 @@ private:
                 return b;
         }
         const Level from = toLevel(op.src_level()), to = toLevel(op.dst_level());
-        const sim::Address src{from, r.src ? residencies_[*r.src].address : externalAddress(tensor, toArray(*op.region().origin()))};
-        const sim::Address dst{to, r.dst ? residencies_[*r.dst].address : externalAddress(tensor, toArray(*op.region().origin()))};
+        const sim::Address src{from, r.src
+                                         ? residencies_[*r.src].address
+                                         : externalAddress(tensor, toArray(*op.region().origin()))};
+        const sim::Address dst{to, r.dst ? residencies_[*r.dst].address
+                                         : externalAddress(tensor, toArray(*op.region().origin()))};
         const auto srcStrides = r.src ? packed : tensorStrides(tensor);
         const auto dstStrides = r.dst ? packed : tensorStrides(tensor);
-        completion_[i] = schedule_.add(makeMove(i, src, srcStrides, dst, dstStrides, extent, e), deps);
+        completion_[i] =
+            schedule_.add(makeMove(i, src, srcStrides, dst, dstStrides, extent, e), deps);
         return {};
     }
 
     // A packed L1 block, allocated for one array pass.
-    Expected<std::uint64_t> allocateL1(std::uint64_t bytes, std::uint32_t op, std::vector<std::uint32_t>& deps) {
+    Expected<std::uint64_t> allocateL1(std::uint64_t bytes, std::uint32_t op,
+                                       std::vector<std::uint32_t>& deps) {
         auto a = allocatorFor(Level::L1).allocate(bytes, deps);
         if (!a)
-            return fail("{}: a {}-byte L1 block does not fit in the L1 buffers ({} bytes in total)", opLabel(op), bytes,
-                        allocatorFor(Level::L1).capacity());
+            return fail("{}: a {}-byte L1 block does not fit in the L1 buffers ({} bytes in total)",
+                        opLabel(op), bytes, allocatorFor(Level::L1).capacity());
         return *a;
     }
 
-    Expected<void> bindCompute(const dfx::Op& op, std::uint32_t i, std::vector<std::uint32_t>& dfxDepsOfOp) {
+    Expected<void> bindCompute(const dfx::Op& op, std::uint32_t i,
+                               std::vector<std::uint32_t>& dfxDepsOfOp) {
         const OpResidencies& r = touched_[i];
         if (r.createsOut) {
             if (auto b = bindResidency(*r.out, i, dfxDepsOfOp); !b)
@@ -424,12 +480,8 @@ private:
         const TensorInfo& to = tensors_[O.tensor];
         const TensorInfo* ti = I ? &tensors_[I->tensor] : nullptr;
 
-        // Split K so that each strip fits one L1 buffer.
         const std::uint32_t R = config_.compute.arrayRows, C = config_.compute.arrayCols;
-        const std::uint64_t buffer = config_.l1.bufferCapacity;
-        const std::uint64_t byA = buffer / (std::uint64_t{R} * ta.elementBytes);
-        const std::uint64_t byB = buffer / (std::uint64_t{C} * tb.elementBytes);
-        const std::uint32_t kc = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(std::min(byA, byB), 1, tile.kt));
+        const std::uint32_t kc = l1DepthChunk(config_, ta.elementBytes, tb.elementBytes, tile.kt);
         const std::uint32_t arrayIndex = computeCount_++ % config_.compute.tileCount;
 
         std::vector<std::uint32_t> drains;
@@ -447,20 +499,25 @@ private:
                 for (std::uint32_t bk = 0; bk < tile.kt; bk += kc) {
                     const std::uint32_t depth = std::min(kc, tile.kt - bk);
                     std::vector<std::uint32_t> passDeps = deps;
-                    auto streamIn = [&](const Residency& res, const TensorInfo& t, std::uint32_t r0, std::uint32_t c0,
-                                         std::uint32_t nr, std::uint32_t nc) -> Expected<std::uint64_t> {
+                    auto streamIn = [&](const Residency& res, const TensorInfo& t, std::uint32_t r0,
+                                        std::uint32_t c0, std::uint32_t nr,
+                                        std::uint32_t nc) -> Expected<std::uint64_t> {
                         std::vector<std::uint32_t> moveDeps = dfxDepsOfOp;
                         auto l1 = allocateL1(std::uint64_t{nr} * nc * t.elementBytes, i, moveDeps);
                         if (!l1)
                             return l1;
-                        const std::uint64_t rowBytes = std::uint64_t{res.extent[3]} * t.elementBytes;
-                        const sim::Address src{Level::L2, res.address + r0 * rowBytes + std::uint64_t{c0} * t.elementBytes};
+                        const std::uint64_t rowBytes =
+                            std::uint64_t{res.extent[3]} * t.elementBytes;
+                        const sim::Address src{Level::L2, res.address + r0 * rowBytes +
+                                                              std::uint64_t{c0} * t.elementBytes};
                         const std::array<std::uint32_t, 4> extent{1, 1, nr, nc};
                         const auto strides = packedStrides(extent, t.elementBytes);
-                        const std::array<std::uint64_t, 4> srcStrides{0, 0, rowBytes, t.elementBytes};
-                        passDeps.push_back(schedule_.add(
-                            makeMove(i, src, srcStrides, sim::Address{Level::L1, *l1}, strides, extent, t.elementBytes),
-                            moveDeps));
+                        const std::array<std::uint64_t, 4> srcStrides{0, 0, rowBytes,
+                                                                      t.elementBytes};
+                        passDeps.push_back(
+                            schedule_.add(makeMove(i, src, srcStrides, sim::Address{Level::L1, *l1},
+                                                   strides, extent, t.elementBytes),
+                                          moveDeps));
                         passBlocks.push_back(*l1);
                         return l1;
                     };
@@ -470,9 +527,18 @@ private:
                     auto b = streamIn(B, tb, bk, bj, depth, cols);
                     if (!b)
                         return std::unexpected(b.error());
-                    sim::ArrayOp pass{.m = rows, .n = cols, .k = depth, .a = {Level::L1, *a}, .b = {Level::L1, *b},
-                                      .init = {}, .out = {Level::L1, *out}, .aType = ta.dtype, .bType = tb.dtype,
-                                      .initType = to.dtype, .outType = to.dtype, .hasInit = false};
+                    sim::ArrayOp pass{.m = rows,
+                                      .n = cols,
+                                      .k = depth,
+                                      .a = {Level::L1, *a},
+                                      .b = {Level::L1, *b},
+                                      .init = {},
+                                      .out = {Level::L1, *out},
+                                      .aType = ta.dtype,
+                                      .bType = tb.dtype,
+                                      .initType = to.dtype,
+                                      .outType = to.dtype,
+                                      .hasInit = false};
                     if (previousPass) {
                         pass.init = pass.out;
                         pass.hasInit = true;
@@ -500,12 +566,14 @@ private:
                 // Drain the finished block back into the output tile in L2.
                 const std::uint64_t rowBytes = std::uint64_t{O.extent[3]} * to.elementBytes;
                 const std::array<std::uint32_t, 4> extent{1, 1, rows, cols};
-                const sim::Address dst{Level::L2, O.address + bi * rowBytes + std::uint64_t{bj} * to.elementBytes};
+                const sim::Address dst{Level::L2, O.address + bi * rowBytes +
+                                                      std::uint64_t{bj} * to.elementBytes};
                 const std::array<std::uint64_t, 4> dstStrides{0, 0, rowBytes, to.elementBytes};
-                const std::uint32_t drain = schedule_.add(
-                    makeMove(i, sim::Address{Level::L1, *out}, packedStrides(extent, to.elementBytes), dst, dstStrides,
-                             extent, to.elementBytes),
-                    std::span<const std::uint32_t>(&*previousPass, 1));
+                const std::uint32_t drain =
+                    schedule_.add(makeMove(i, sim::Address{Level::L1, *out},
+                                           packedStrides(extent, to.elementBytes), dst, dstStrides,
+                                           extent, to.elementBytes),
+                                  std::span<const std::uint32_t>(&*previousPass, 1));
                 allocatorFor(Level::L1).release(*out, drain);
                 drains.push_back(drain);
             }
@@ -532,7 +600,16 @@ private:
 
 } // namespace
 
-Expected<sim::Schedule> bindProgram(const dfx::Program& program, const KpuConfig& config, std::string_view sourceName) {
+std::uint32_t l1DepthChunk(const KpuConfig& config, std::uint32_t aElementBytes, std::uint32_t bElementBytes,
+                           std::uint32_t depth) {
+    const std::uint64_t buffer = config.l1.bufferCapacity;
+    const std::uint64_t byA = buffer / (std::uint64_t{config.compute.arrayRows} * aElementBytes);
+    const std::uint64_t byB = buffer / (std::uint64_t{config.compute.arrayCols} * bElementBytes);
+    return static_cast<std::uint32_t>(std::clamp<std::uint64_t>(std::min(byA, byB), 1, std::max(depth, 1u)));
+}
+
+Expected<sim::Schedule> bindProgram(const dfx::Program& program, const KpuConfig& config,
+                                    std::string_view sourceName) {
     return Binder(program, config, sourceName).run();
 }
 

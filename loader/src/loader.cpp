@@ -6,6 +6,7 @@
 #include "kpu/common/file_io.h"
 #include "kpu/common/float_convert.h"
 #include "kpu/common/npy.h"
+#include "kpu/loader/binder.h"
 #include "kpu/loader/verifier.h"
 #include "kpu/simulator/simulator.h"
 
@@ -20,8 +21,12 @@ std::string tensorNames(const dfx::Program& program, bool (*keep)(dfx::TensorRol
     return names.empty() ? "none" : names;
 }
 
-bool isSupplied(dfx::TensorRole role) { return role == dfx::TensorRole::Input || role == dfx::TensorRole::Constant; }
-bool isAny(dfx::TensorRole) { return true; }
+bool isSupplied(dfx::TensorRole role) {
+    return role == dfx::TensorRole::Input || role == dfx::TensorRole::Constant;
+}
+bool isAny(dfx::TensorRole) {
+    return true;
+}
 
 std::optional<std::uint32_t> findTensor(const dfx::Program& program, std::string_view name) {
     for (std::uint32_t i = 0; i < program.tensors()->size(); ++i)
@@ -45,15 +50,20 @@ Expected<HostTensor> readInput(const dfx::Tensor& desc, const std::string& path)
         return std::unexpected(array.error());
     HostTensor t = describe(desc);
     if (array->shape != t.shape)
-        return fail("{}: error: input '{}' has shape {}, the tensor is {}", path, t.name, formatShape(array->shape),
-                    formatShape(t.shape));
+        return fail("{}: error: input '{}' has shape {}, the tensor is {}", path, t.name,
+                    formatShape(array->shape), formatShape(t.shape));
     if (array->dtype == t.dtype) {
         t.data = std::move(array->data);
         return t;
     }
+    // '|u1' arrays are read as raw f8 E4M3 bytes; decoding them for another type would turn
+    // plain uint8 data into nonsense, so only an f8 tensor takes them.
+    if (array->dtype == DType::F8E4M3)
+        return fail("{}: error: input '{}' holds uint8 values (read as raw f8 E4M3 bytes); the tensor is {}",
+                    path, t.name, dtypeName(t.dtype));
     if (!isFloat(array->dtype) || !isFloat(t.dtype))
-        return fail("{}: error: input '{}' holds {} values, the tensor is {}", path, t.name, dtypeName(array->dtype),
-                    dtypeName(t.dtype));
+        return fail("{}: error: input '{}' holds {} values, the tensor is {}", path, t.name,
+                    dtypeName(array->dtype), dtypeName(t.dtype));
     const std::uint64_t count = static_cast<std::uint64_t>(elementCount(t.shape).value_or(0));
     std::vector<double> values(count);
     convertToF64(array->dtype, array->data.data(), values.data(), count);
@@ -79,11 +89,13 @@ Expected<LoadedObject> loadObject(const std::string& path) {
 }
 
 Expected<std::vector<HostTensor>> prepareInputs(const dfx::Program& program,
-                                                const std::map<std::string, std::string>& files, std::uint64_t seed) {
+                                                const std::map<std::string, std::string>& files,
+                                                std::uint64_t seed) {
     for (const auto& [name, path] : files) {
         auto index = findTensor(program, name);
         if (!index || !isSupplied(program.tensors()->Get(*index)->role()))
-            return fail("{}: error: --input '{}': the object has no input or constant tensor of that name (it has: {})",
+            return fail("{}: error: --input '{}': the object has no input or constant tensor of "
+                        "that name (it has: {})",
                         path, name, tensorNames(program, isSupplied));
     }
     std::vector<HostTensor> inputs(program.tensors()->size());
@@ -105,7 +117,8 @@ Expected<std::vector<HostTensor>> prepareInputs(const dfx::Program& program,
 }
 
 Expected<SimulationResult> simulate(const dfx::Program& program, const sim::Schedule& schedule,
-                                    const KpuConfig& config, const std::vector<HostTensor>& inputs) {
+                                    const KpuConfig& config,
+                                    const std::vector<HostTensor>& inputs) {
     auto simulator = sim::Simulator::create(config, schedule);
     if (!simulator)
         return std::unexpected(simulator.error());
@@ -126,7 +139,8 @@ Expected<SimulationResult> simulate(const dfx::Program& program, const sim::Sche
 }
 
 std::vector<Comparison> verifyOutputs(const dfx::Program& program, const KpuConfig& config,
-                                      const std::vector<HostTensor>& inputs, const SimulationResult& result) {
+                                      const std::vector<HostTensor>& inputs,
+                                      const SimulationResult& result) {
     // Operands: the user's inputs as given, everything else as the simulator left it.
     std::vector<HostTensor> operands = result.tensors;
     for (std::size_t i = 0; i < inputs.size(); ++i)
@@ -135,30 +149,42 @@ std::vector<Comparison> verifyOutputs(const dfx::Program& program, const KpuConf
     std::vector<Comparison> comparisons;
     for (std::uint32_t k = 0; k < program.kernels()->size(); ++k) {
         const dfx::Kernel& kernel = *program.kernels()->Get(k);
-        // Partial sums are written back in the output's storage type once per array pass.
+        // Partial sums are written back in the output's storage type after every array pass:
+        // ceil(K / kt) Compute steps, each split into ceil(kt / kc) passes by the binder.
         const auto& space = *kernel.iteration_space();
-        std::uint64_t kt = space[3];
+        std::uint32_t kt = space[3];
         for (const dfx::LevelTiling* t : *kernel.tilings())
-            if (t->tile() && t->tile()->size() == 4)
-                kt = std::min<std::uint64_t>(kt, std::max(1u, t->tile()->Get(3)));
-        const std::uint64_t widest = std::max(config.compute.arrayRows, config.compute.arrayCols) * std::uint64_t{8};
-        const std::uint64_t step = std::min(kt, std::max<std::uint64_t>(1, config.l1.bufferCapacity / widest));
-        const auto passes = static_cast<std::uint32_t>((space[3] + step - 1) / step);
-        comparisons.push_back(
-            compareWithReference(referenceKernel(program, k, operands), result.tensors[kernel.output()], passes));
+            if (t->level() == dfx::MemoryLevel::L2 && t->tile() && t->tile()->size() == 4)
+                kt = std::clamp(t->tile()->Get(3), 1u, space[3]);
+        const auto elementBytes = [&](std::uint32_t input) {
+            return dtypeSize(dfx::fromDType(program.tensors()->Get(kernel.inputs()->Get(input))->dtype()));
+        };
+        const std::uint32_t kc = l1DepthChunk(config, elementBytes(0), elementBytes(1), kt);
+        const std::uint32_t steps = (space[3] + kt - 1) / kt;
+        const auto passes = steps * ((kt + kc - 1) / kc);
+        comparisons.push_back(compareWithReference(referenceKernel(program, k, operands),
+                                                   result.tensors[kernel.output()], passes));
     }
     return comparisons;
 }
 
-Expected<void> writeOutputs(const dfx::Program& program, const SimulationResult& result,
-                            const std::map<std::string, std::string>& files) {
-    for (const auto& [name, path] : files) {
-        auto index = findTensor(program, name);
-        if (!index)
+Expected<void> checkOutputNames(const dfx::Program& program, const std::map<std::string, std::string>& files) {
+    for (const auto& [name, path] : files)
+        if (!findTensor(program, name))
             return fail("{}: error: --output '{}': the object has no tensor of that name (it has: {})", path, name,
                         tensorNames(program, isAny));
-        const HostTensor& t = result.tensors[*index];
-        if (auto r = writeNpyFile(path, NpyArray{.dtype = t.dtype, .shape = t.shape, .data = t.data}); !r)
+    return {};
+}
+
+Expected<void> writeOutputs(const dfx::Program& program, const SimulationResult& result,
+                            const std::map<std::string, std::string>& files) {
+    if (auto r = checkOutputNames(program, files); !r)
+        return r;
+    for (const auto& [name, path] : files) {
+        const HostTensor& t = result.tensors[*findTensor(program, name)];
+        if (auto r =
+                writeNpyFile(path, NpyArray{.dtype = t.dtype, .shape = t.shape, .data = t.data});
+            !r)
             return r;
     }
     return {};

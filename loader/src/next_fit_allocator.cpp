@@ -5,7 +5,8 @@
 
 namespace kpu::loader {
 
-std::optional<std::uint64_t> NextFitAllocator::findGap(std::uint64_t from, std::uint64_t size) const {
+std::optional<std::uint64_t> NextFitAllocator::findGap(std::uint64_t from,
+                                                       std::uint64_t size) const {
     std::uint64_t pos = alignUp(from);
     auto it = live_.lower_bound(pos);
     if (it != live_.begin()) {
@@ -24,7 +25,8 @@ std::optional<std::uint64_t> NextFitAllocator::findGap(std::uint64_t from, std::
     }
 }
 
-void NextFitAllocator::claim(std::uint64_t begin, std::uint64_t end, std::vector<std::uint32_t>& warDeps) {
+void NextFitAllocator::claim(std::uint64_t begin, std::uint64_t end,
+                             std::vector<std::uint32_t>& warDeps) {
     auto it = retired_.lower_bound(begin);
     if (it != retired_.begin() && std::prev(it)->second.end > begin)
         it = std::prev(it);
@@ -41,7 +43,8 @@ void NextFitAllocator::claim(std::uint64_t begin, std::uint64_t end, std::vector
     }
 }
 
-std::optional<std::uint64_t> NextFitAllocator::allocate(std::uint64_t size, std::vector<std::uint32_t>& warDeps) {
+std::optional<std::uint64_t> NextFitAllocator::allocate(std::uint64_t size,
+                                                        std::vector<std::uint32_t>& warDeps) {
     if (size > capacity_)
         return std::nullopt;
     auto pos = findGap(cursor_, size);

@@ -13,7 +13,8 @@ namespace kpu::loader {
 
 class NextFitAllocator {
 public:
-    NextFitAllocator(std::uint64_t capacity, std::uint64_t alignment) : capacity_(capacity), alignment_(alignment) {}
+    NextFitAllocator(std::uint64_t capacity, std::uint64_t alignment)
+        : capacity_(capacity), alignment_(alignment) {}
 
     // Reserves `size` bytes; appends to `warDeps` the last readers of the space it reuses.
     std::optional<std::uint64_t> allocate(std::uint64_t size, std::vector<std::uint32_t>& warDeps);
@@ -30,7 +31,9 @@ private:
         std::uint64_t end;
         std::uint32_t lastReader;
     };
-    std::uint64_t alignUp(std::uint64_t v) const { return (v + alignment_ - 1) / alignment_ * alignment_; }
+    std::uint64_t alignUp(std::uint64_t v) const {
+        return (v + alignment_ - 1) / alignment_ * alignment_;
+    }
     std::optional<std::uint64_t> findGap(std::uint64_t from, std::uint64_t size) const;
     void claim(std::uint64_t begin, std::uint64_t end, std::vector<std::uint32_t>& warDeps);
 

@@ -18,30 +18,40 @@ std::vector<double> toDoubles(const HostTensor& t) {
 // Unit roundoff of a storage or compute type.
 double unitRoundoff(DType t) {
     switch (t) {
-    case DType::F64: return 0x1.0p-53;
-    case DType::F32: return 0x1.0p-24;
-    case DType::F16: return 0x1.0p-11;
-    case DType::F8E4M3: return 0x1.0p-4;
-    default: return 0.5; // integers: rounding to nearest
+    case DType::F64:
+        return 0x1.0p-53;
+    case DType::F32:
+        return 0x1.0p-24;
+    case DType::F16:
+        return 0x1.0p-11;
+    case DType::F8E4M3:
+        return 0x1.0p-4;
+    default:
+        return 0.5; // integers: rounding to nearest
     }
 }
 
 // Smallest positive normal of a storage type: below it, absolute error is one subnormal step.
 double underflowStep(DType t) {
     switch (t) {
-    case DType::F16: return 0x1.0p-24;
-    case DType::F8E4M3: return 0x1.0p-9;
-    default: return 0.0;
+    case DType::F16:
+        return 0x1.0p-24;
+    case DType::F8E4M3:
+        return 0x1.0p-9;
+    default:
+        return 0.0;
     }
 }
 
-ReferenceOutput runMatMul(const dfx::Program& program, const dfx::Kernel& kernel, const std::vector<HostTensor>& tensors) {
+ReferenceOutput runMatMul(const dfx::Program& program, const dfx::Kernel& kernel,
+                          const std::vector<HostTensor>& tensors) {
     const auto& space = *kernel.iteration_space();
     const std::uint64_t batch = space[0], M = space[1], N = space[2], K = space[3];
     const auto& in = *kernel.inputs();
     const std::vector<double> A = toDoubles(tensors[in[0]]);
     const std::vector<double> B = toDoubles(tensors[in[1]]);
-    const std::vector<double> C = in.size() == 3 ? toDoubles(tensors[in[2]]) : std::vector<double>{};
+    const std::vector<double> C =
+        in.size() == 3 ? toDoubles(tensors[in[2]]) : std::vector<double>{};
     const bool aBatched = kernel.input_batched()->Get(0) != 0;
     const bool bBatched = kernel.input_batched()->Get(1) != 0;
     const bool cBatched = in.size() == 3 && kernel.input_batched()->Get(2) != 0;
@@ -87,12 +97,14 @@ ReferenceOutput referenceKernel(const dfx::Program& program, std::uint32_t kerne
                                 const std::vector<HostTensor>& tensors) {
     const dfx::Kernel& kernel = *program.kernels()->Get(kernelIndex);
     switch (kernel.kind()) {
-    case dfx::KernelKind::MatMul: return runMatMul(program, kernel, tensors);
+    case dfx::KernelKind::MatMul:
+        return runMatMul(program, kernel, tensors);
     }
     return {};
 }
 
-std::vector<HostTensor> executeReference(const dfx::Program& program, std::vector<HostTensor> inputs) {
+std::vector<HostTensor> executeReference(const dfx::Program& program,
+                                         std::vector<HostTensor> inputs) {
     inputs.resize(program.tensors()->size());
     for (std::uint32_t k = 0; k < program.kernels()->size(); ++k) {
         ReferenceOutput out = referenceKernel(program, k, inputs);
@@ -120,7 +132,8 @@ Comparison compareWithReference(const ReferenceOutput& reference, const HostTens
     c.elements = expected.size();
     for (std::uint64_t i = 0; i < expected.size() && i < got.size(); ++i) {
         const double mag = magnitude.empty() ? std::fabs(expected[i]) : magnitude[i];
-        const double tol = (gamma + partialWritebacks * uOut) * mag + uOut * std::fabs(expected[i]) + floor;
+        const double tol =
+            (gamma + partialWritebacks * uOut) * mag + uOut * std::fabs(expected[i]) + floor;
         const double err = std::fabs(got[i] - expected[i]);
         const bool bothNaN = std::isnan(got[i]) && std::isnan(expected[i]);
         if (!bothNaN) {
@@ -129,7 +142,11 @@ Comparison compareWithReference(const ReferenceOutput& reference, const HostTens
                 c.maxRelError = std::max(c.maxRelError, err / std::fabs(expected[i]));
         }
         if (!c.firstMismatch && !bothNaN && !(err <= tol)) {
-            Mismatch m{.flatIndex = i, .index = {}, .expected = expected[i], .actual = got[i], .tolerance = tol};
+            Mismatch m{.flatIndex = i,
+                       .index = {},
+                       .expected = expected[i],
+                       .actual = got[i],
+                       .tolerance = tol};
             std::uint64_t rest = i;
             m.index.resize(expectedTensor.shape.size());
             for (std::size_t d = expectedTensor.shape.size(); d-- > 0;) {

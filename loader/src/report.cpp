@@ -10,7 +10,9 @@ namespace {
 
 const char* kLevelPairNames[3] = {"EXT<->L3", "L3<->L2", "L2<->L1"};
 
-std::string address(const sim::Address& a) { return fmt::format("{} {:#010x}", sim::levelName(a.level), a.offset); }
+std::string address(const sim::Address& a) {
+    return fmt::format("{} {:#010x}", sim::levelName(a.level), a.offset);
+}
 
 std::string engineName(const sim::BoundOp& op) {
     return fmt::format("{}[{}]", sim::engineKindName(op.engine), op.engineIndex);
@@ -30,15 +32,17 @@ std::string formatTime(double s) {
 
 } // namespace
 
-std::string formatSchedule(const dfx::Program& program, const sim::Schedule& schedule, const KpuConfig& config) {
-    std::string out = fmt::format("bound schedule: {} ops from {} DFX ops, config '{}' ({}x{} array @ {} GHz)\n",
-                                  schedule.ops.size(), program.ops()->size(), config.name, config.compute.arrayRows,
-                                  config.compute.arrayCols, config.clockGHz);
+std::string formatSchedule(const dfx::Program& program, const sim::Schedule& schedule,
+                           const KpuConfig& config) {
+    std::string out =
+        fmt::format("bound schedule: {} ops from {} DFX ops, config '{}' ({}x{} array @ {} GHz)\n",
+                    schedule.ops.size(), program.ops()->size(), config.name,
+                    config.compute.arrayRows, config.compute.arrayCols, config.clockGHz);
     out += "tensors in external memory:\n";
     for (const sim::TensorPlacement& t : schedule.tensors)
         out += fmt::format("  {:<24} EXT {:#010x}  {} bytes\n", t.name, t.offset, t.bytes);
-    out += fmt::format("{:>7} {:>6}  {:<7} {:<15} {:<16} {:<16} {:>8} {:>7}  {}\n", "op", "dfx", "kind", "engine",
-                       "source", "destination", "bytes", "cycles", "deps");
+    out += fmt::format("{:>7} {:>6}  {:<7} {:<15} {:<16} {:<16} {:>8} {:>7}  {}\n", "op", "dfx",
+                       "kind", "engine", "source", "destination", "bytes", "cycles", "deps");
     std::array<std::uint64_t, sim::kEngineKindCount> opsPerKind{};
     std::array<std::uint64_t, 3> bytesPerPair{};
     for (std::size_t i = 0; i < schedule.ops.size(); ++i) {
@@ -48,49 +52,60 @@ std::string formatSchedule(const dfx::Program& program, const sim::Schedule& sch
         switch (op.type) {
         case sim::OpType::Move: {
             ++opsPerKind[static_cast<std::size_t>(op.engine)];
-            bytesPerPair[static_cast<std::size_t>(std::max(op.move.src.level, op.move.dst.level)) - 1] += op.bytes;
-            out += fmt::format("{:>7} {:>6}  {:<7} {:<15} {:<16} {:<16} {:>8} {:>7}  {}\n", i, op.sourceOp, "move",
-                               engineName(op), address(op.move.src), address(op.move.dst), op.bytes, op.cycles,
-                               depText);
+            bytesPerPair[static_cast<std::size_t>(std::max(op.move.src.level, op.move.dst.level)) -
+                         1] += op.bytes;
+            out += fmt::format("{:>7} {:>6}  {:<7} {:<15} {:<16} {:<16} {:>8} {:>7}  {}\n", i,
+                               op.sourceOp, "move", engineName(op), address(op.move.src),
+                               address(op.move.dst), op.bytes, op.cycles, depText);
             break;
         }
         case sim::OpType::Array: {
             ++opsPerKind[static_cast<std::size_t>(op.engine)];
             const sim::ArrayOp& a = op.array;
-            out += fmt::format("{:>7} {:>6}  {:<7} {:<15} A {:#x} B {:#x}{} -> {}  m={} n={} k={} {:>7}  {}\n", i,
-                               op.sourceOp, "array", engineName(op), a.a.offset, a.b.offset,
-                               a.hasInit ? fmt::format(" C {:#x}", a.init.offset) : "", address(a.out), a.m, a.n, a.k,
-                               op.cycles, depText);
+            out += fmt::format(
+                "{:>7} {:>6}  {:<7} {:<15} A {:#x} B {:#x}{} -> {}  m={} n={} k={} {:>7}  {}\n", i,
+                op.sourceOp, "array", engineName(op), a.a.offset, a.b.offset,
+                a.hasInit ? fmt::format(" C {:#x}", a.init.offset) : "", address(a.out), a.m, a.n,
+                a.k, op.cycles, depText);
             break;
         }
         case sim::OpType::Barrier:
-            out += fmt::format("{:>7} {:>6}  {:<7} {:<15} {:<16} {:<16} {:>8} {:>7}  {}\n", i, op.sourceOp, "barrier",
-                               "-", "", "", "", 0, depText);
+            out += fmt::format("{:>7} {:>6}  {:<7} {:<15} {:<16} {:<16} {:>8} {:>7}  {}\n", i,
+                               op.sourceOp, "barrier", "-", "", "", "", 0, depText);
             break;
         }
     }
-    out += fmt::format("summary: {} DMA moves, {} BlockMover moves, {} Streamer moves, {} array passes\n",
-                       opsPerKind[0], opsPerKind[1], opsPerKind[2], opsPerKind[3]);
+    out += fmt::format(
+        "summary: {} DMA moves, {} BlockMover moves, {} Streamer moves, {} array passes\n",
+        opsPerKind[0], opsPerKind[1], opsPerKind[2], opsPerKind[3]);
     for (std::size_t p = 0; p < 3; ++p)
         out += fmt::format("  bytes {:<9} {}\n", kLevelPairNames[p], bytesPerPair[p]);
     return out;
 }
 
-std::string formatReport(const LoadedObject& object, const KpuConfig& config, const sim::Schedule& schedule,
-                         const SimulationResult& result, const std::vector<Comparison>& comparisons) {
+std::string formatReport(const LoadedObject& object, const KpuConfig& config,
+                         const sim::Schedule& schedule, const SimulationResult& result,
+                         const std::vector<Comparison>& comparisons) {
     const sim::RunStats& s = result.stats;
-    std::string out = fmt::format("{}: simulated on '{}' ({}x{} array @ {} GHz, {} DMA, {} BlockMovers, {} Streamers)\n",
-                                  object.path, config.name, config.compute.arrayRows, config.compute.arrayCols,
-                                  config.clockGHz, config.movement.dmaEngineCount, config.movement.blockMoverCount,
-                                  config.movement.streamerCount);
+    std::string out = fmt::format(
+        "{}: simulated on '{}' ({}x{} array @ {} GHz, {} DMA, {} BlockMovers, {} Streamers)\n",
+        object.path, config.name, config.compute.arrayRows, config.compute.arrayCols,
+        config.clockGHz, config.movement.dmaEngineCount, config.movement.blockMoverCount,
+        config.movement.streamerCount);
     out += fmt::format("  total cycles   {}\n", s.totalCycles);
-    out += fmt::format("  time           {} at {} GHz\n", formatTime(seconds(s.totalCycles, config)), config.clockGHz);
-    out += fmt::format("  bound ops      {} ({} array passes, {} MACs)\n", schedule.ops.size(), s.arrayPasses, s.macs);
+    out += fmt::format("  time           {} at {} GHz\n",
+                       formatTime(seconds(s.totalCycles, config)), config.clockGHz);
+    out += fmt::format("  bound ops      {} ({} array passes, {} MACs)\n", schedule.ops.size(),
+                       s.arrayPasses, s.macs);
     out += "resources:\n";
-    out += fmt::format("  {:<16} {:>12} {:>7} {:>9} {:>14}\n", "name", "busy cycles", "util", "ops", "bytes");
+    out += fmt::format("  {:<16} {:>12} {:>7} {:>9} {:>14}\n", "name", "busy cycles", "util", "ops",
+                       "bytes");
     for (const sim::EngineStats& e : s.engines) {
-        const double util = s.totalCycles ? 100.0 * static_cast<double>(e.busyCycles) / static_cast<double>(s.totalCycles) : 0.0;
-        out += fmt::format("  {:<16} {:>12} {:>6.1f}% {:>9} {:>14}\n", e.name, e.busyCycles, util, e.ops, e.bytes);
+        const double util = s.totalCycles ? 100.0 * static_cast<double>(e.busyCycles) /
+                                                static_cast<double>(s.totalCycles)
+                                          : 0.0;
+        out += fmt::format("  {:<16} {:>12} {:>6.1f}% {:>9} {:>14}\n", e.name, e.busyCycles, util,
+                           e.ops, e.bytes);
     }
     out += "bytes moved per level:\n";
     for (std::size_t p = 0; p < 3; ++p)
@@ -98,14 +113,16 @@ std::string formatReport(const LoadedObject& object, const KpuConfig& config, co
     if (!comparisons.empty()) {
         out += "verify (reference executor, double accumulation):\n";
         for (const Comparison& c : comparisons)
-            out += fmt::format("  {:<16} {:>10} elements  max abs err {:.3g}  max rel err {:.3g}  {}\n", c.tensor,
-                               c.elements, c.maxAbsError, c.maxRelError, c.firstMismatch ? "MISMATCH" : "ok");
+            out += fmt::format(
+                "  {:<16} {:>10} elements  max abs err {:.3g}  max rel err {:.3g}  {}\n", c.tensor,
+                c.elements, c.maxAbsError, c.maxRelError, c.firstMismatch ? "MISMATCH" : "ok");
     }
     return out;
 }
 
-std::string reportJson(const LoadedObject& object, const KpuConfig& config, const sim::Schedule& schedule,
-                       const SimulationResult& result, const std::vector<Comparison>& comparisons) {
+std::string reportJson(const LoadedObject& object, const KpuConfig& config,
+                       const sim::Schedule& schedule, const SimulationResult& result,
+                       const std::vector<Comparison>& comparisons) {
     using nlohmann::json;
     const sim::RunStats& s = result.stats;
     json report;

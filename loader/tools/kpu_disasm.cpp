@@ -1,16 +1,17 @@
 // kpu-disasm: dumps a .kpu object as stable text (for people and golden tests) or JSON.
 // Thin by design: read -> verify -> disassemble -> print; the library does the work.
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
 #include "kpu/common/error.h"
 #include "kpu/common/file_io.h"
 #include "kpu/loader/verifier.h"
 #include "kpu/schema/disasm.h"
-
-#include <CLI/CLI.hpp>
-#include <cstdio>
-#include <fmt/format.h>
-#include <optional>
-#include <string>
-#include <vector>
 
 namespace {
 
@@ -70,7 +71,8 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        // --help and --version exit 0; usage errors exit 2, as command-line tools conventionally do.
+        // --help and --version exit 0; usage errors exit 2, as command-line tools conventionally
+        // do.
         return app.exit(e) == 0 ? 0 : 2;
     }
 

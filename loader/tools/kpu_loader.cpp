@@ -22,8 +22,9 @@ kpu::Expected<std::map<std::string, std::string>> namedFiles(const std::vector<s
     return files;
 }
 
-int run(const std::string& objectPath, const std::string& configPath, const std::vector<std::string>& inputSpecs,
-        const std::vector<std::string>& outputSpecs, std::uint64_t seed, bool verify, bool dryRun, bool json) {
+int run(const std::string& objectPath, const std::string& configPath,
+        const std::vector<std::string>& inputSpecs, const std::vector<std::string>& outputSpecs,
+        std::uint64_t seed, bool verify, bool dryRun, bool json) {
     auto report = [](const kpu::Error& e) {
         std::cerr << e.message << "\n";
         return 1;
@@ -48,6 +49,8 @@ int run(const std::string& objectPath, const std::string& configPath, const std:
         std::cout << kpu::loader::formatSchedule(*object->program, *schedule, *config);
         return 0;
     }
+    if (auto r = kpu::loader::checkOutputNames(*object->program, *outputFiles); !r)
+        return report(r.error());
     auto inputs = kpu::loader::prepareInputs(*object->program, *inputFiles, seed);
     if (!inputs)
         return report(inputs.error());
@@ -60,14 +63,16 @@ int run(const std::string& objectPath, const std::string& configPath, const std:
     if (verify)
         comparisons = kpu::loader::verifyOutputs(*object->program, *config, *inputs, *result);
     std::cout << (json ? kpu::loader::reportJson(*object, *config, *schedule, *result, comparisons)
-                       : kpu::loader::formatReport(*object, *config, *schedule, *result, comparisons));
+                       : kpu::loader::formatReport(*object, *config, *schedule, *result,
+                                                   comparisons));
     for (const auto& c : comparisons) {
         if (!c.firstMismatch)
             continue;
         const auto& m = *c.firstMismatch;
-        std::cerr << fmt::format("{}: error: output '{}' differs from the reference at index [{}]: expected {}, got "
-                                 "{} (tolerance {:.3g})\n",
-                                 objectPath, c.tensor, fmt::join(m.index, ","), m.expected, m.actual, m.tolerance);
+        std::cerr << fmt::format(
+            "{}: error: output '{}' differs from the reference at index [{}]: expected {}, got "
+            "{} (tolerance {:.3g})\n",
+            objectPath, c.tensor, fmt::join(m.index, ","), m.expected, m.actual, m.tolerance);
         return 1;
     }
     return 0;
@@ -81,21 +86,29 @@ int main(int argc, char** argv) {
     std::string objectPath, configPath;
     std::vector<std::string> inputs, outputs;
     std::uint64_t seed = 1;
-    bool noVerify = false, dryRun = false, json = false;
+    bool verify = true, dryRun = false, json = false;
     app.add_option("object", objectPath, "DFX object (.kpu) to run")->required();
-    app.add_option("--config", configPath, "KPU configuration (JSON); default: the embedded default KPU");
-    app.add_option("--input", inputs, "NAME=file.npy: values of an input or constant tensor (repeatable)");
+    app.add_option("--config", configPath,
+                   "KPU configuration (JSON); default: the embedded default KPU");
+    app.add_option("--input", inputs,
+                   "NAME=file.npy: values of an input or constant tensor (repeatable)");
     app.add_option("--output", outputs, "NAME=file.npy: write a tensor after the run (repeatable)");
-    app.add_option("--seed", seed, "seed of the random values of inputs not given with --input")->capture_default_str();
-    app.add_flag("--no-verify", noVerify, "skip the comparison with the reference executor");
-    app.add_flag("--verify", [&](std::int64_t) { noVerify = false; }, "compare outputs with the reference (default)");
-    app.add_flag("--dry-run", dryRun, "print the bound schedule and exit without simulating");
-    app.add_flag("--json", json, "print the report as JSON");
+    app.add_option("--seed", seed, "seed of the random values of inputs not given with --input")
+        ->capture_default_str();
+    app.add_flag("--verify,!--no-verify", verify,
+                 "compare every kernel's output with the reference executor (default; the last of "
+                 "--verify/--no-verify wins)");
+    auto* dryRunFlag =
+        app.add_flag("--dry-run", dryRun, "print the bound schedule and exit without simulating");
+    app.add_flag("--json", json, "print the report as JSON")->excludes(dryRunFlag);
+    for (const char* option : {"--input", "--output", "--seed"})
+        app.get_option(option)->excludes(dryRunFlag);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        // --help and --version exit 0; usage errors exit 2, as command-line tools conventionally do.
+        // --help and --version exit 0; usage errors exit 2, as command-line tools conventionally
+        // do.
         return app.exit(e) == 0 ? 0 : 2;
     }
-    return run(objectPath, configPath, inputs, outputs, seed, !noVerify, dryRun, json);
+    return run(objectPath, configPath, inputs, outputs, seed, verify, dryRun, json);
 }

@@ -1,14 +1,15 @@
 #include "kpu/schema/disasm.h"
 
-#include "kpu/common/dtype.h"
-#include "kpu/schema/object.h"
-
 #include <algorithm>
 #include <array>
+#include <vector>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
-#include <vector>
+
+#include "kpu/common/dtype.h"
+#include "kpu/schema/object.h"
 
 namespace kpu::dfx {
 namespace {

@@ -4,10 +4,12 @@
 
 namespace kpu::dfx {
 
-Expected<const Program*> verifyStructure(std::span<const std::uint8_t> bytes, std::string_view sourceName) {
+Expected<const Program*> verifyStructure(std::span<const std::uint8_t> bytes,
+                                         std::string_view sourceName) {
     // Smallest possible FlatBuffer: root offset + file identifier.
     if (bytes.size() < 8)
-        return fail("{}: error: file is too small to be a KPU object ({} bytes)", sourceName, bytes.size());
+        return fail("{}: error: file is too small to be a KPU object ({} bytes)", sourceName,
+                    bytes.size());
     if (bytes.size() >= FLATBUFFERS_MAX_BUFFER_SIZE)
         return fail("{}: error: file is too large ({} bytes)", sourceName, bytes.size());
     if (!ProgramBufferHasIdentifier(bytes.data())) {
@@ -15,8 +17,8 @@ Expected<const Program*> verifyStructure(std::span<const std::uint8_t> bytes, st
         std::string printable;
         for (char c : found)
             printable += (c >= 32 && c < 127) ? c : '?';
-        return fail("{}: error: not a KPU object: file identifier is '{}', expected '{}'", sourceName, printable,
-                    kFileIdentifier);
+        return fail("{}: error: not a KPU object: file identifier is '{}', expected '{}'",
+                    sourceName, printable, kFileIdentifier);
     }
     flatbuffers::Verifier verifier(bytes.data(), bytes.size(), kMaxDepth, kMaxTables);
     if (!VerifyProgramBuffer(verifier))
@@ -25,55 +27,71 @@ Expected<const Program*> verifyStructure(std::span<const std::uint8_t> bytes, st
                     sourceName);
     const Program* program = GetProgram(bytes.data());
     if (program->format_major() != kFormatMajor)
-        return fail("{}: error: object format version {}.{} is not supported; this loader reads version {}.x "
-                    "(up to {}.{})",
-                    sourceName, program->format_major(), program->format_minor(), kFormatMajor, kFormatMajor,
-                    kFormatMinor);
+        // Minor versions only add fields older readers may ignore; the major version must match.
+        return fail("{}: error: object format version {}.{} is not supported; this loader reads "
+                    "version {}.x",
+                    sourceName, program->format_major(), program->format_minor(), kFormatMajor);
     return program;
 }
 
 std::string_view memoryLevelName(MemoryLevel level) {
     switch (level) {
-    case MemoryLevel::External: return "EXT";
-    case MemoryLevel::L3: return "L3";
-    case MemoryLevel::L2: return "L2";
-    case MemoryLevel::L1: return "L1";
+    case MemoryLevel::External:
+        return "EXT";
+    case MemoryLevel::L3:
+        return "L3";
+    case MemoryLevel::L2:
+        return "L2";
+    case MemoryLevel::L1:
+        return "L1";
     }
     return "?";
 }
 
 std::string_view moveKindName(MoveKind kind) {
     switch (kind) {
-    case MoveKind::Load: return "load";
-    case MoveKind::Prefetch: return "prefetch";
-    case MoveKind::Store: return "store";
-    case MoveKind::Flush: return "flush";
+    case MoveKind::Load:
+        return "load";
+    case MoveKind::Prefetch:
+        return "prefetch";
+    case MoveKind::Store:
+        return "store";
+    case MoveKind::Flush:
+        return "flush";
     }
     return "?";
 }
 
 std::string_view tensorRoleName(TensorRole role) {
     switch (role) {
-    case TensorRole::Input: return "input";
-    case TensorRole::Constant: return "constant";
-    case TensorRole::Output: return "output";
-    case TensorRole::Intermediate: return "intermediate";
+    case TensorRole::Input:
+        return "input";
+    case TensorRole::Constant:
+        return "constant";
+    case TensorRole::Output:
+        return "output";
+    case TensorRole::Intermediate:
+        return "intermediate";
     }
     return "?";
 }
 
 std::string_view dataflowName(Dataflow dataflow) {
     switch (dataflow) {
-    case Dataflow::OutputStationary: return "output-stationary";
-    case Dataflow::WeightStationary: return "weight-stationary";
-    case Dataflow::InputStationary: return "input-stationary";
+    case Dataflow::OutputStationary:
+        return "output-stationary";
+    case Dataflow::WeightStationary:
+        return "weight-stationary";
+    case Dataflow::InputStationary:
+        return "input-stationary";
     }
     return "?";
 }
 
 std::string_view kernelKindName(KernelKind kind) {
     switch (kind) {
-    case KernelKind::MatMul: return "matmul";
+    case KernelKind::MatMul:
+        return "matmul";
     }
     return "?";
 }

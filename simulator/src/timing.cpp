@@ -8,20 +8,28 @@ namespace {
 
 double bandwidthOf(const KpuConfig& c, Level level) {
     switch (level) {
-    case Level::External: return c.external.bandwidthGBps;
-    case Level::L3: return c.l3.bandwidthGBps;
-    case Level::L2: return c.l2.bandwidthGBps;
-    case Level::L1: return c.l1.bandwidthGBps;
+    case Level::External:
+        return c.external.bandwidthGBps;
+    case Level::L3:
+        return c.l3.bandwidthGBps;
+    case Level::L2:
+        return c.l2.bandwidthGBps;
+    case Level::L1:
+        return c.l1.bandwidthGBps;
     }
     return 1.0;
 }
 
 std::uint32_t latencyOf(const KpuConfig& c, Level level) {
     switch (level) {
-    case Level::External: return c.external.latencyCycles;
-    case Level::L3: return c.l3.latencyCycles;
-    case Level::L2: return c.l2.latencyCycles;
-    case Level::L1: return c.l1.latencyCycles;
+    case Level::External:
+        return c.external.latencyCycles;
+    case Level::L3:
+        return c.l3.latencyCycles;
+    case Level::L2:
+        return c.l2.latencyCycles;
+    case Level::L1:
+        return c.l1.latencyCycles;
     }
     return 0;
 }
@@ -30,8 +38,10 @@ std::uint32_t latencyOf(const KpuConfig& c, Level level) {
 
 std::uint64_t moveCycles(const KpuConfig& config, Level from, Level to, std::uint64_t bytes) {
     const Level farther = std::min(from, to);
-    const double bytesPerCycle = config.bytesPerCycle(std::min(bandwidthOf(config, from), bandwidthOf(config, to)));
-    return latencyOf(config, farther) + static_cast<std::uint64_t>(std::ceil(static_cast<double>(bytes) / bytesPerCycle));
+    const double bytesPerCycle =
+        config.bytesPerCycle(std::min(bandwidthOf(config, from), bandwidthOf(config, to)));
+    return latencyOf(config, farther) +
+           static_cast<std::uint64_t>(std::ceil(static_cast<double>(bytes) / bytesPerCycle));
 }
 
 std::uint64_t arrayCycles(const KpuConfig& config, std::uint32_t k) {

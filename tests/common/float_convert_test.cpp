@@ -1,11 +1,12 @@
-#include "kpu/common/float_convert.h"
-
 #include <bit>
 #include <cmath>
 #include <cstdint>
-#include <gtest/gtest.h>
 #include <limits>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kpu/common/float_convert.h"
 
 namespace kpu {
 namespace {

@@ -1,7 +1,8 @@
-#include "kpu/common/hw_config.h"
+#include <string>
 
 #include <gtest/gtest.h>
-#include <string>
+
+#include "kpu/common/hw_config.h"
 
 namespace kpu {
 namespace {

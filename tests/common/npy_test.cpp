@@ -1,13 +1,14 @@
-#include "kpu/common/file_io.h"
-#include "kpu/common/float_convert.h"
-#include "kpu/common/npy.h"
-
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <gtest/gtest.h>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kpu/common/file_io.h"
+#include "kpu/common/float_convert.h"
+#include "kpu/common/npy.h"
 
 namespace kpu {
 namespace {

@@ -34,15 +34,18 @@ TEST(BadDfg, MalformedFilesGiveFileLineColumnErrors) {
 TEST(BadDfg, MissingFile) {
     auto r = runCommand({KPU_COMPILER_EXE, "/nonexistent/x.dfg", "-o", "/dev/null"});
     EXPECT_EQ(r.exitCode, 1);
-    EXPECT_NE(r.err.find("/nonexistent/x.dfg: error: cannot open file"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("/nonexistent/x.dfg: error: cannot open file"), std::string::npos)
+        << r.err;
 }
 
 TEST(BadDfg, UnsupportedOperatorNamesNodeAndOperator) {
-    const std::string file = kCorpus + "/branes-ai+dfa-dynamics/data/dl/convolution/mobilenet_v2.dfg";
+    const std::string file =
+        kCorpus + "/branes-ai+dfa-dynamics/data/dl/convolution/mobilenet_v2.dfg";
     auto r = runCommand({KPU_COMPILER_EXE, file, "-o", "/dev/null"});
     EXPECT_EQ(r.exitCode, 1);
-    EXPECT_NE(r.err.find(file + ": error: operator CONV2D (node 109 'tosa.conv2d') is not supported yet"),
-              std::string::npos)
+    EXPECT_NE(
+        r.err.find(file + ":114:1: error: operator CONV2D (node 109 'tosa.conv2d') is not supported yet"),
+        std::string::npos)
         << r.err;
 }
 
@@ -55,11 +58,13 @@ TEST(BadUsage, UnknownOptionExitsTwo) {
 
 TEST(BadConfig, WrongKeyNamesTheKeyPath) {
     ScratchDir dir("badconfig");
-    ASSERT_TRUE(writeTextFile(dir.file("c.json"), R"({"on_chip_memory": {"l2": {"bank_count": -3}}})"));
+    ASSERT_TRUE(
+        writeTextFile(dir.file("c.json"), R"({"on_chip_memory": {"l2": {"bank_count": -3}}})"));
     ASSERT_EQ(runCommand({KPU_COMPILER_EXE, kSmallMatmul, "-o", dir.file("m.kpu")}).exitCode, 0);
     auto r = runCommand({KPU_LOADER_EXE, dir.file("m.kpu"), "--config", dir.file("c.json")});
     EXPECT_EQ(r.exitCode, 1);
-    EXPECT_NE(r.err.find("on_chip_memory.l2.bank_count: expected a positive integer, got -3"), std::string::npos)
+    EXPECT_NE(r.err.find("on_chip_memory.l2.bank_count: expected a positive integer, got -3"),
+              std::string::npos)
         << r.err;
 }
 
@@ -117,15 +122,17 @@ TEST_F(CorruptObject, FlippedBytes) {
     // Flip the kind byte of the first op record: 0xff is not an op kind.
     auto bytes = valid_;
     const auto* ops = dfx::GetProgram(bytes.data())->ops();
-    const std::size_t firstOp = static_cast<std::size_t>(reinterpret_cast<const std::uint8_t*>(ops->Get(0)) - bytes.data());
+    const std::size_t firstOp =
+        static_cast<std::size_t>(reinterpret_cast<const std::uint8_t*>(ops->Get(0)) - bytes.data());
     bytes[firstOp] ^= 0xff;
     expectRefused(bytes, "ops[0].kind: unknown value 255");
 }
 
 TEST_F(CorruptObject, OutOfRangeIndices) {
     expectRefused(with([](dfx::ProgramT& p) {
-                      p.ops[0] = dfx::Op(p.ops[0].kind(), p.ops[0].move_kind(), p.ops[0].src_level(),
-                                         p.ops[0].dst_level(), p.ops[0].flags(), 99, p.ops[0].region());
+                      p.ops[0] =
+                          dfx::Op(p.ops[0].kind(), p.ops[0].move_kind(), p.ops[0].src_level(),
+                                  p.ops[0].dst_level(), p.ops[0].flags(), 99, p.ops[0].region());
                   }),
                   "ops[0].index: tensor index 99 out of range (object has 3 tensors)");
     expectRefused(with([](dfx::ProgramT& p) { p.kernels[0]->inputs[1] = 7; }),
@@ -147,11 +154,14 @@ TEST_F(CorruptObject, DependencyCycle) {
 TEST_F(CorruptObject, RegionOutsideTensorAndOverflowingShape) {
     expectRefused(with([](dfx::ProgramT& p) {
                       const std::array<std::uint32_t, 4> origin{0, 0, 3, 0}, extent{1, 1, 4, 16};
-                      p.ops[0] = dfx::Op(p.ops[0].kind(), p.ops[0].move_kind(), p.ops[0].src_level(),
-                                         p.ops[0].dst_level(), 0, p.ops[0].index(), dfx::Region(origin, extent));
+                      p.ops[0] = dfx::Op(p.ops[0].kind(), p.ops[0].move_kind(),
+                                         p.ops[0].src_level(), p.ops[0].dst_level(), 0,
+                                         p.ops[0].index(), dfx::Region(origin, extent));
                   }),
                   "ops[0].region: origin [0,0,3,0] extent [1,1,4,16] is outside tensor 'A'");
-    expectRefused(with([](dfx::ProgramT& p) { p.tensors[0]->shape = {1ll << 40, 1ll << 40}; }),
+    expectRefused(with([](dfx::ProgramT& p) {
+                      p.tensors[0]->shape = {1ll << 40, 1ll << 40};
+                  }),
                   "tensors[0] 'A'.shape");
 }
 
@@ -164,7 +174,8 @@ TEST_F(CorruptObject, EmptyAndNonObjectFiles) {
 TEST(CorruptObjectCli, MissingObjectFile) {
     auto r = runCommand({KPU_LOADER_EXE, "/nonexistent/m.kpu"});
     EXPECT_EQ(r.exitCode, 1);
-    EXPECT_NE(r.err.find("/nonexistent/m.kpu: error: cannot open file"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("/nonexistent/m.kpu: error: cannot open file"), std::string::npos)
+        << r.err;
 }
 
 } // namespace

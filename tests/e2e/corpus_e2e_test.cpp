@@ -15,7 +15,8 @@ namespace kpu::test {
 namespace {
 
 const std::string kCorpus = std::string(KPU_SHARED_DIR) + "/dfg-corpus";
-const std::string kMinimalConfig = std::string(KPU_SHARED_DIR) + "/kpu-configs/upstream/kpu_minimal.json";
+const std::string kMinimalConfig =
+    std::string(KPU_SHARED_DIR) + "/kpu-configs/upstream/kpu_minimal.json";
 
 // Corpus files whose operators are only MATMUL and graph plumbing, from MANIFEST.tsv.
 std::vector<std::string> matmulOnlyFiles() {
@@ -23,7 +24,8 @@ std::vector<std::string> matmulOnlyFiles() {
     std::vector<std::string> files;
     std::string line;
     std::getline(manifest, line); // header
-    const std::set<std::string> plumbing{"CONSTANT", "FUNCTION_ARGUMENT", "FUNCTION_RETURN", "MATMUL"};
+    const std::set<std::string> plumbing{"CONSTANT", "FUNCTION_ARGUMENT", "FUNCTION_RETURN",
+                                         "MATMUL"};
     while (std::getline(manifest, line)) {
         std::vector<std::string> cols;
         std::stringstream ss(line);
@@ -79,7 +81,8 @@ TEST_P(CorpusMatmul, CompilesDisassemblesBindsSimulatesAndVerifies) {
 
     // The same graph compiled for, and run on, the upstream minimal KPU (8x8 array, 64 KiB L3).
     const std::string minimal = dir.file("minimal.kpu");
-    auto compiledMin = runCommand({KPU_COMPILER_EXE, dfg, "-o", minimal, "--config", kMinimalConfig});
+    auto compiledMin =
+        runCommand({KPU_COMPILER_EXE, dfg, "-o", minimal, "--config", kMinimalConfig});
     ASSERT_EQ(compiledMin.exitCode, 0) << compiledMin.err;
     auto runMin = runCommand({KPU_LOADER_EXE, minimal, "--config", kMinimalConfig});
     ASSERT_EQ(runMin.exitCode, 0) << runMin.out << runMin.err;

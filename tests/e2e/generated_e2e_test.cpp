@@ -35,13 +35,14 @@ TEST_P(GeneratedMatmul, RunsAndVerifies) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, GeneratedMatmul,
-    ::testing::Values(Shape3{"m1x1x1", {1, 1}, {1, 1}, {1, 1}, {}},
-                      Shape3{"m37x91x53", {37, 53}, {53, 91}, {37, 91}, {}},
-                      Shape3{"m512x512x512", {512, 512}, {512, 512}, {512, 512}, {}},
-                      Shape3{"batched", {3, 37, 20}, {3, 20, 29}, {3, 37, 29}, {}},
-                      Shape3{"batched_broadcast_b", {2, 3, 17, 40}, {40, 33}, {2, 3, 17, 33}, {}},
-                      Shape3{"three_operand", {40, 70}, {70, 50}, {40, 50}, {40, 50}},
-                      Shape3{"three_operand_batched", {4, 20, 33}, {4, 33, 18}, {4, 20, 18}, {4, 20, 18}}),
+    ::testing::Values(
+        Shape3{"m1x1x1", {1, 1}, {1, 1}, {1, 1}, {}},
+        Shape3{"m37x91x53", {37, 53}, {53, 91}, {37, 91}, {}},
+        Shape3{"m512x512x512", {512, 512}, {512, 512}, {512, 512}, {}},
+        Shape3{"batched", {3, 37, 20}, {3, 20, 29}, {3, 37, 29}, {}},
+        Shape3{"batched_broadcast_b", {2, 3, 17, 40}, {40, 33}, {2, 3, 17, 33}, {}},
+        Shape3{"three_operand", {40, 70}, {70, 50}, {40, 50}, {40, 50}},
+        Shape3{"three_operand_batched", {4, 20, 33}, {4, 33, 18}, {4, 20, 18}, {4, 20, 18}}),
     [](const ::testing::TestParamInfo<Shape3>& p) { return p.param.name; });
 
 NpyArray matrix(std::int64_t rows, std::int64_t cols, float base) {
@@ -57,13 +58,15 @@ NpyArray matrix(std::int64_t rows, std::int64_t cols, float base) {
 TEST(LoaderNpy, InputsAndOutputsByTensorName) {
     ScratchDir dir("npy");
     const std::string corpusMatmul =
-        std::string(KPU_SHARED_DIR) + "/dfg-corpus/stillwater-sc+kpu-sim/test_graphs/simple/matmul.dfg";
+        std::string(KPU_SHARED_DIR) +
+        "/dfg-corpus/stillwater-sc+kpu-sim/test_graphs/simple/matmul.dfg";
     ASSERT_EQ(runCommand({KPU_COMPILER_EXE, corpusMatmul, "-o", dir.file("m.kpu")}).exitCode, 0);
     const NpyArray a = matrix(4, 16, 1.0f), b = matrix(16, 4, -0.5f);
     ASSERT_TRUE(writeNpyFile(dir.file("a.npy"), a));
     ASSERT_TRUE(writeNpyFile(dir.file("b.npy"), b));
-    auto run = runCommand({KPU_LOADER_EXE, dir.file("m.kpu"), "--input", "A=" + dir.file("a.npy"), "--input",
-                           "B=" + dir.file("b.npy"), "--output", "Cout=" + dir.file("c.npy")});
+    auto run =
+        runCommand({KPU_LOADER_EXE, dir.file("m.kpu"), "--input", "A=" + dir.file("a.npy"),
+                    "--input", "B=" + dir.file("b.npy"), "--output", "Cout=" + dir.file("c.npy")});
     ASSERT_EQ(run.exitCode, 0) << run.err;
     auto c = readNpyFile(dir.file("c.npy"));
     ASSERT_TRUE(c) << c.error().message;
@@ -83,15 +86,20 @@ TEST(LoaderNpy, InputsAndOutputsByTensorName) {
 TEST(LoaderNpy, WrongShapeAndUnknownNameAreErrors) {
     ScratchDir dir("npy_bad");
     const std::string corpusMatmul =
-        std::string(KPU_SHARED_DIR) + "/dfg-corpus/stillwater-sc+kpu-sim/test_graphs/simple/matmul.dfg";
+        std::string(KPU_SHARED_DIR) +
+        "/dfg-corpus/stillwater-sc+kpu-sim/test_graphs/simple/matmul.dfg";
     ASSERT_EQ(runCommand({KPU_COMPILER_EXE, corpusMatmul, "-o", dir.file("m.kpu")}).exitCode, 0);
     ASSERT_TRUE(writeNpyFile(dir.file("a.npy"), matrix(3, 16, 1.0f)));
-    auto wrongShape = runCommand({KPU_LOADER_EXE, dir.file("m.kpu"), "--input", "A=" + dir.file("a.npy")});
+    auto wrongShape =
+        runCommand({KPU_LOADER_EXE, dir.file("m.kpu"), "--input", "A=" + dir.file("a.npy")});
     EXPECT_EQ(wrongShape.exitCode, 1);
-    EXPECT_NE(wrongShape.err.find("has shape 3x16, the tensor is 4x16"), std::string::npos) << wrongShape.err;
-    auto unknown = runCommand({KPU_LOADER_EXE, dir.file("m.kpu"), "--input", "Z=" + dir.file("a.npy")});
+    EXPECT_NE(wrongShape.err.find("has shape 3x16, the tensor is 4x16"), std::string::npos)
+        << wrongShape.err;
+    auto unknown =
+        runCommand({KPU_LOADER_EXE, dir.file("m.kpu"), "--input", "Z=" + dir.file("a.npy")});
     EXPECT_EQ(unknown.exitCode, 1);
-    EXPECT_NE(unknown.err.find("no input or constant tensor of that name (it has: A, B)"), std::string::npos)
+    EXPECT_NE(unknown.err.find("no input or constant tensor of that name (it has: A, B)"),
+              std::string::npos)
         << unknown.err;
     auto badSpec = runCommand({KPU_LOADER_EXE, dir.file("m.kpu"), "--output", "nothing"});
     EXPECT_EQ(badSpec.exitCode, 1);
@@ -101,10 +109,14 @@ TEST(LoaderNpy, WrongShapeAndUnknownNameAreErrors) {
 TEST(LoaderSeed, SameSeedSameReportDifferentSeedDifferentOutput) {
     ScratchDir dir("seed");
     ASSERT_TRUE(writeTextFile(dir.file("g.dfg"), matmulDfg("g", {20, 30}, {30, 10}, {20, 10})));
-    ASSERT_EQ(runCommand({KPU_COMPILER_EXE, dir.file("g.dfg"), "-o", dir.file("g.kpu")}).exitCode, 0);
-    auto one = runCommand({KPU_LOADER_EXE, dir.file("g.kpu"), "--seed", "7", "--output", "Out=" + dir.file("1.npy")});
-    auto two = runCommand({KPU_LOADER_EXE, dir.file("g.kpu"), "--seed", "7", "--output", "Out=" + dir.file("2.npy")});
-    auto three = runCommand({KPU_LOADER_EXE, dir.file("g.kpu"), "--seed", "8", "--output", "Out=" + dir.file("3.npy")});
+    ASSERT_EQ(runCommand({KPU_COMPILER_EXE, dir.file("g.dfg"), "-o", dir.file("g.kpu")}).exitCode,
+              0);
+    auto one = runCommand(
+        {KPU_LOADER_EXE, dir.file("g.kpu"), "--seed", "7", "--output", "Out=" + dir.file("1.npy")});
+    auto two = runCommand(
+        {KPU_LOADER_EXE, dir.file("g.kpu"), "--seed", "7", "--output", "Out=" + dir.file("2.npy")});
+    auto three = runCommand(
+        {KPU_LOADER_EXE, dir.file("g.kpu"), "--seed", "8", "--output", "Out=" + dir.file("3.npy")});
     ASSERT_EQ(one.exitCode, 0);
     EXPECT_EQ(one.out, two.out); // deterministic cycles and report
     EXPECT_EQ(slurp(dir.file("1.npy")), slurp(dir.file("2.npy")));

@@ -1,19 +1,20 @@
 // The disassembler (schema/disasm.h): stable text for golden tests, and JSON that carries every
 // field of the object (checked by rebuilding the object from the JSON, byte for byte).
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <flatbuffers/flatbuffers.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
 #include "kpu/compiler/compiler.h"
 #include "kpu/loader/verifier.h"
 #include "kpu/schema/disasm.h"
 #include "kpu/schema/object.h"
-
-#include <array>
-#include <cstdint>
-#include <flatbuffers/flatbuffers.h>
-#include <gtest/gtest.h>
-#include <limits>
-#include <map>
-#include <nlohmann/json.hpp>
-#include <string>
-#include <vector>
 
 namespace kpu::dfx {
 namespace {

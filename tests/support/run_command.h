@@ -1,9 +1,6 @@
 // Runs a tool as a child process and captures its exit status and output, for end-to-end tests.
 #pragma once
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +8,9 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace kpu::test {
 
@@ -64,7 +64,8 @@ inline CommandResult runCommand(const std::vector<std::string>& argv, const std:
 class ScratchDir {
 public:
     explicit ScratchDir(const std::string& name) {
-        path_ = std::filesystem::temp_directory_path() / ("kpu_test_" + std::to_string(::getpid()) + "_" + name);
+        path_ = std::filesystem::temp_directory_path() /
+                ("kpu_test_" + std::to_string(::getpid()) + "_" + name);
         std::filesystem::remove_all(path_);
         std::filesystem::create_directories(path_);
     }

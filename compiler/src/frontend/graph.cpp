@@ -1,8 +1,9 @@
 #include "kpu/compiler/graph.h"
 
 #include <array>
-#include <fmt/format.h>
 #include <utility>
+
+#include <fmt/format.h>
 
 namespace kpu::ir {
 namespace {
@@ -70,7 +71,12 @@ std::string dumpGraph(const Graph& graph) {
         if (id == kNoValue)
             return std::string("<unconnected>");
         const Value& v = graph.value(id);
-        return fmt::format("%{}:{}x{}", v.name, formatShape(v.type.shape), dtypeName(v.type.dtype));
+        // A name made unique shows what the file called it.
+        const std::string renamed = v.sourceName.empty() || v.sourceName == v.name
+                                        ? std::string()
+                                        : fmt::format("(was '{}')", v.sourceName);
+        return fmt::format("%{}{}:{}x{}", v.name, renamed, formatShape(v.type.shape),
+                           dtypeName(v.type.dtype));
     };
     for (const Operation& op : graph.ops) {
         std::string operands, results;

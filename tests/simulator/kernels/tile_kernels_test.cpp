@@ -1,18 +1,19 @@
 // Tile kernels: every AVX2 kernel against the reference, and the reference against long double.
 // Private kernel headers (not on this suite's include path): the entry points with forced
 // policies are tested directly.
-#include "../../../simulator/src/kernels/reference.h"
-#include "../../../simulator/src/kernels/sgemm_avx2.h"
-#include "kpu/simulator/tile_kernels.h"
-
 #include <cmath>
 #include <cstdint>
-#include <gtest/gtest.h>
 #include <limits>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "../../../simulator/src/kernels/reference.h"
+#include "../../../simulator/src/kernels/sgemm_avx2.h"
+#include "kpu/simulator/tile_kernels.h"
 
 namespace kpu::sim {
 namespace {
@@ -182,6 +183,37 @@ TEST(SgemmAvx2, MatchesReferenceOnAllSmallShapes) {
                     for (bool acc : {false, true})
                         expectMatchesReference<float>(v.fn, sgemmReference, {m, n, k}, acc,
                                                       kSgemmTol);
+    }
+}
+
+// Every row split (6-row tiles plus 1..5-row tails) against every column edge (masked loads and
+// stores of C for 1..15 trailing columns), with k covering the unroll remainders, contiguous
+// and strided operands, overwrite (over NaN) and accumulate.
+TEST(SgemmAvx2, MatchesReferenceOnAllShapesUpTo40) {
+    KPU_REQUIRE_AVX2();
+    for (const auto& v : sgemmVariants()) {
+        SCOPED_TRACE(v.name);
+        for (std::int64_t m = 1; m <= 40; ++m)
+            for (std::int64_t n = 1; n <= 40; ++n)
+                for (std::int64_t k : {1, 5, 33}) {
+                    const bool strided = (m + n + k) % 2 == 1;
+                    const Shape s = strided ? Shape{m, n, k, 3, 5, 7} : Shape{m, n, k};
+                    for (bool acc : {false, true})
+                        expectMatchesReference<float>(v.fn, sgemmReference, s, acc, kSgemmTol);
+                }
+    }
+}
+
+TEST(DgemmAvx2, MatchesReferenceOnAllShapesUpTo24) {
+    KPU_REQUIRE_AVX2();
+    for (const auto& v : dgemmVariants()) {
+        SCOPED_TRACE(v.name);
+        for (std::int64_t m = 1; m <= 24; ++m)
+            for (std::int64_t n = 1; n <= 24; ++n)
+                for (std::int64_t k : {1, 5, 33})
+                    for (bool acc : {false, true})
+                        expectMatchesReference<double>(v.fn, dgemmReference, {m, n, k, 1, 2, 3},
+                                                       acc, kDgemmTol);
     }
 }
 

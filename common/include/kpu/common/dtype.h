@@ -22,12 +22,18 @@ inline constexpr int kDTypeCount = 6;
 // Size of one element in bytes.
 constexpr std::uint32_t dtypeSize(DType t) {
     switch (t) {
-    case DType::F32: return 4;
-    case DType::F16: return 2;
-    case DType::F64: return 8;
-    case DType::F8E4M3: return 1;
-    case DType::I8: return 1;
-    case DType::I32: return 4;
+    case DType::F32:
+        return 4;
+    case DType::F16:
+        return 2;
+    case DType::F64:
+        return 8;
+    case DType::F8E4M3:
+        return 1;
+    case DType::I8:
+        return 1;
+    case DType::I32:
+        return 4;
     }
     return 0;
 }
@@ -35,12 +41,18 @@ constexpr std::uint32_t dtypeSize(DType t) {
 // The spelling used in .dfg files and in our dumps: f32, f16, f64, f8, i8, i32.
 constexpr std::string_view dtypeName(DType t) {
     switch (t) {
-    case DType::F32: return "f32";
-    case DType::F16: return "f16";
-    case DType::F64: return "f64";
-    case DType::F8E4M3: return "f8";
-    case DType::I8: return "i8";
-    case DType::I32: return "i32";
+    case DType::F32:
+        return "f32";
+    case DType::F16:
+        return "f16";
+    case DType::F64:
+        return "f64";
+    case DType::F8E4M3:
+        return "f8";
+    case DType::I8:
+        return "i8";
+    case DType::I32:
+        return "i32";
     }
     return "?";
 }

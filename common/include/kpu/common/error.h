@@ -25,7 +25,8 @@ template <class... Args>
 }
 
 // Prefix an error with context, e.g. the file name: `return withContext(r.error(), path)`.
-[[nodiscard]] inline std::unexpected<Error> withContext(const Error& error, std::string_view context) {
+[[nodiscard]] inline std::unexpected<Error> withContext(const Error& error,
+                                                        std::string_view context) {
     return std::unexpected(Error{fmt::format("{}: {}", context, error.message)});
 }
 

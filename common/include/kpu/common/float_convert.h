@@ -9,10 +9,10 @@
 // functions.
 #pragma once
 
-#include "kpu/common/dtype.h"
-
 #include <cstddef>
 #include <cstdint>
+
+#include "kpu/common/dtype.h"
 
 namespace kpu {
 

@@ -5,11 +5,11 @@
 // value below (the embedded default); unknown keys are errors.
 #pragma once
 
-#include "kpu/common/error.h"
-
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "kpu/common/error.h"
 
 namespace kpu {
 

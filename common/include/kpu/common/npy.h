@@ -5,15 +5,15 @@
 // Errors read "<sourceName>: error: <what>".
 #pragma once
 
-#include "kpu/common/dtype.h"
-#include "kpu/common/error.h"
-#include "kpu/common/shape.h"
-
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "kpu/common/dtype.h"
+#include "kpu/common/error.h"
+#include "kpu/common/shape.h"
 
 namespace kpu {
 

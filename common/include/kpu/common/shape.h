@@ -16,7 +16,8 @@ using Shape = std::vector<std::int64_t>;
 std::optional<std::int64_t> elementCount(std::span<const std::int64_t> shape);
 
 // elementCount × elementSize in bytes; nullopt on overflow.
-std::optional<std::uint64_t> byteSize(std::span<const std::int64_t> shape, std::uint32_t elementSize);
+std::optional<std::uint64_t> byteSize(std::span<const std::int64_t> shape,
+                                      std::uint32_t elementSize);
 
 // "4x16x32" (empty shape: "scalar").
 std::string formatShape(std::span<const std::int64_t> shape);

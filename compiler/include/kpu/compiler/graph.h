@@ -16,12 +16,42 @@ namespace kpu::ir {
 // Every operator the domain_flow library defines, plus our extensions. `Unknown` is an
 // operator spelling we do not recognise; the reader keeps it so any file can be loaded.
 enum class OpKind {
-    FunctionArgument, Function, FunctionReturn, FunctionResult, Constant,
-    MatMul, Linear, FC, Conv2D, Conv3D, DepthwiseConv2D, TransposeConv2D,
-    Add, Sub, Mul, Div, Exp, Reciprocal, Sigmoid, Relu, Clamp, Abs, Negate, Cast,
-    Reshape, Transpose, Concat, Pad, Gather,
-    ReduceSum, ReduceMax, ReduceMin, ReduceProd,
-    MaxPool2D, AvgPool2D, FusedMatMulBiasAct,
+    FunctionArgument,
+    Function,
+    FunctionReturn,
+    FunctionResult,
+    Constant,
+    MatMul,
+    Linear,
+    FC,
+    Conv2D,
+    Conv3D,
+    DepthwiseConv2D,
+    TransposeConv2D,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Exp,
+    Reciprocal,
+    Sigmoid,
+    Relu,
+    Clamp,
+    Abs,
+    Negate,
+    Cast,
+    Reshape,
+    Transpose,
+    Concat,
+    Pad,
+    Gather,
+    ReduceSum,
+    ReduceMax,
+    ReduceMin,
+    ReduceProd,
+    MaxPool2D,
+    AvgPool2D,
+    FusedMatMulBiasAct,
     Unknown,
 };
 
@@ -52,24 +82,27 @@ struct Attribute {
 
 struct Operation {
     OpKind kind = OpKind::Unknown;
-    std::string opName;            // operator spelling in the file
-    std::int64_t nodeId = 0;       // id in the source file
-    std::string name;              // node name in the source file
-    std::vector<ValueId> operands; // by operand slot; kNoValue for an unconnected slot
+    std::string opName;                   // operator spelling in the file
+    std::int64_t nodeId = 0;              // id in the source file
+    std::string name;                     // node name in the source file
+    std::vector<ValueId> operands;        // by operand slot; kNoValue for an unconnected slot
     std::vector<TensorType> operandTypes; // as declared by the node (may differ from the value's)
-    std::vector<ValueId> results;  // by result slot
+    std::vector<ValueId> results;         // by result slot
     std::vector<Attribute> attributes;
-    std::uint32_t line = 0;        // source line of the NODE, for diagnostics
+    std::uint32_t line = 0; // source line of the NODE, for diagnostics
 };
 
 struct Graph {
     std::string name;
     std::string sourceFile;
     std::vector<Value> values;
-    std::vector<Operation> ops;   // topological order (producers before consumers)
-    std::vector<ValueId> inputs;  // values fed from outside: FUNCTION_ARGUMENT results, implicit inputs
-    std::vector<ValueId> constants; // CONSTANT results (values come from .npy or a seeded generator)
-    std::vector<ValueId> outputs; // values returned (FUNCTION_RETURN / return-marking UNKNOWN operands)
+    std::vector<Operation> ops; // topological order (producers before consumers)
+    std::vector<ValueId>
+        inputs; // values fed from outside: FUNCTION_ARGUMENT results, implicit inputs
+    std::vector<ValueId>
+        constants; // CONSTANT results (values come from .npy or a seeded generator)
+    std::vector<ValueId>
+        outputs; // values returned (FUNCTION_RETURN / return-marking UNKNOWN operands)
     std::vector<std::string> warnings; // non-fatal findings, "file:line: warning: ..."
 
     const Value& value(ValueId id) const { return values.at(static_cast<std::size_t>(id)); }

@@ -35,7 +35,8 @@ Expected<LoadedObject> loadObject(const std::string& path);
 // Values for every Input and Constant tensor: from `files` (tensor name -> .npy path) when
 // given, else seeded random values. Other tensors stay empty. Unknown names are errors.
 Expected<std::vector<HostTensor>> prepareInputs(const dfx::Program& program,
-                                                const std::map<std::string, std::string>& files, std::uint64_t seed);
+                                                const std::map<std::string, std::string>& files,
+                                                std::uint64_t seed);
 
 struct SimulationResult {
     sim::RunStats stats;
@@ -50,17 +51,24 @@ Expected<SimulationResult> simulate(const dfx::Program& program, const sim::Sche
 // inputs and the simulator's own intermediates. Each kernel is thus checked with the tight
 // bound of one kernel, and rounding differences upstream do not compound.
 std::vector<Comparison> verifyOutputs(const dfx::Program& program, const KpuConfig& config,
-                                      const std::vector<HostTensor>& inputs, const SimulationResult& result);
+                                      const std::vector<HostTensor>& inputs,
+                                      const SimulationResult& result);
+
+// Checks that every name in `files` is a tensor of the program, before anything runs.
+Expected<void> checkOutputNames(const dfx::Program& program, const std::map<std::string, std::string>& files);
 
 // Writes the named tensors (name -> .npy path) from a simulation result.
 Expected<void> writeOutputs(const dfx::Program& program, const SimulationResult& result,
                             const std::map<std::string, std::string>& files);
 
 // Reports.
-std::string formatSchedule(const dfx::Program& program, const sim::Schedule& schedule, const KpuConfig& config);
-std::string formatReport(const LoadedObject& object, const KpuConfig& config, const sim::Schedule& schedule,
-                         const SimulationResult& result, const std::vector<Comparison>& comparisons);
-std::string reportJson(const LoadedObject& object, const KpuConfig& config, const sim::Schedule& schedule,
-                       const SimulationResult& result, const std::vector<Comparison>& comparisons);
+std::string formatSchedule(const dfx::Program& program, const sim::Schedule& schedule,
+                           const KpuConfig& config);
+std::string formatReport(const LoadedObject& object, const KpuConfig& config,
+                         const sim::Schedule& schedule, const SimulationResult& result,
+                         const std::vector<Comparison>& comparisons);
+std::string reportJson(const LoadedObject& object, const KpuConfig& config,
+                       const sim::Schedule& schedule, const SimulationResult& result,
+                       const std::vector<Comparison>& comparisons);
 
 } // namespace kpu::loader

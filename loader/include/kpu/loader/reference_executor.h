@@ -29,7 +29,8 @@ ReferenceOutput referenceKernel(const dfx::Program& program, std::uint32_t kerne
 
 // Runs every kernel in order, feeding each the reference's own results: the whole graph
 // computed by the reference alone. `inputs` holds the Input and Constant tensors.
-std::vector<HostTensor> executeReference(const dfx::Program& program, std::vector<HostTensor> inputs);
+std::vector<HostTensor> executeReference(const dfx::Program& program,
+                                         std::vector<HostTensor> inputs);
 
 struct Mismatch {
     std::uint64_t flatIndex = 0;
@@ -46,7 +47,7 @@ struct Comparison {
 
 // Compares one simulated output with the reference. An element matches when
 //   |actual - expected| <= (gamma(depth, compute type) + steps * u(storage)) * magnitude
-//                          + u(storage) * |expected|
+//                          + u(storage) * |expected| + underflow step(storage)
 // i.e. the worst-case error bound of a length-`depth` dot product in the compute type, plus one
 // rounding to the storage type per partial-sum write-back.
 Comparison compareWithReference(const ReferenceOutput& reference, const HostTensor& actual,

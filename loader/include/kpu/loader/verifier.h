@@ -16,7 +16,8 @@ namespace kpu::loader {
 
 // Both stages. Errors are "<sourceName>: error: <table path>: <what>", e.g.
 // "m.kpu: error: ops[17].index: tensor index 9 out of range (object has 3 tensors)".
-Expected<const dfx::Program*> verifyObject(std::span<const std::uint8_t> bytes, std::string_view sourceName);
+Expected<const dfx::Program*> verifyObject(std::span<const std::uint8_t> bytes,
+                                           std::string_view sourceName);
 
 // Stage two only, for a Program that passed stage one.
 Expected<void> verifySemantics(const dfx::Program& program, std::string_view sourceName);

@@ -51,12 +51,12 @@
 // Memory levels are "external", "l1", "l2", "l3"; other enums use the names in object.h.
 #pragma once
 
-#include "kpu/schema/dfx_generated.h"
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "kpu/schema/dfx_generated.h"
 
 namespace kpu::dfx {
 

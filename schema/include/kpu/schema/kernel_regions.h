@@ -33,16 +33,22 @@ inline Region toRegion(const MatMulTile& t) {
 
 // The operand's region for tile `t`. `view` is the operand's 4-D canonical view (its batch is
 // dims 0 and 1 flattened); `batched` is false when the operand is broadcast over the batch.
-inline Region matMulOperandRegion(MatMulOperand operand, const MatMulTile& t, const std::array<std::uint64_t, 4>& view,
-                                  bool batched) {
+inline Region matMulOperandRegion(MatMulOperand operand, const MatMulTile& t,
+                                  const std::array<std::uint64_t, 4>& view, bool batched) {
     const std::uint32_t b0 = batched ? static_cast<std::uint32_t>(t.b / view[1]) : 0;
     const std::uint32_t b1 = batched ? static_cast<std::uint32_t>(t.b % view[1]) : 0;
     std::array<std::uint32_t, 4> origin{b0, b1, 0, 0};
     std::array<std::uint32_t, 4> extent{1, 1, 0, 0};
     switch (operand) {
-    case MatMulOperand::A: origin[2] = t.m, origin[3] = t.k, extent[2] = t.mt, extent[3] = t.kt; break;
-    case MatMulOperand::B: origin[2] = t.k, origin[3] = t.n, extent[2] = t.kt, extent[3] = t.nt; break;
-    case MatMulOperand::C: origin[2] = t.m, origin[3] = t.n, extent[2] = t.mt, extent[3] = t.nt; break;
+    case MatMulOperand::A:
+        origin[2] = t.m, origin[3] = t.k, extent[2] = t.mt, extent[3] = t.kt;
+        break;
+    case MatMulOperand::B:
+        origin[2] = t.k, origin[3] = t.n, extent[2] = t.kt, extent[3] = t.nt;
+        break;
+    case MatMulOperand::C:
+        origin[2] = t.m, origin[3] = t.n, extent[2] = t.mt, extent[3] = t.nt;
+        break;
     }
     return Region(origin, extent);
 }

@@ -22,16 +22,21 @@ inline constexpr std::uint32_t kMaxDepth = 32;
 // Stage one of loading an untrusted object: size, file identifier, FlatBuffers Verifier,
 // version gate. Errors are "<sourceName>: error: ...". On success the Program may be read
 // without out-of-bounds risk; its semantic consistency is checked by loader/verifier.h.
-Expected<const Program*> verifyStructure(std::span<const std::uint8_t> bytes, std::string_view sourceName);
+Expected<const Program*> verifyStructure(std::span<const std::uint8_t> bytes,
+                                         std::string_view sourceName);
 
 // Conversions between the object's enums and the toolchain's.
-inline DType toDType(kpu::DType t) { return static_cast<DType>(t); }
-inline kpu::DType fromDType(DType t) { return static_cast<kpu::DType>(t); }
+inline DType toDType(kpu::DType t) {
+    return static_cast<DType>(t);
+}
+inline kpu::DType fromDType(DType t) {
+    return static_cast<kpu::DType>(t);
+}
 
-std::string_view memoryLevelName(MemoryLevel level);   // "EXT", "L3", "L2", "L1"
-std::string_view moveKindName(MoveKind kind);          // "load", "prefetch", "store", "flush"
-std::string_view tensorRoleName(TensorRole role);      // "input", "constant", "output", "intermediate"
-std::string_view dataflowName(Dataflow dataflow);      // "output-stationary", ...
-std::string_view kernelKindName(KernelKind kind);      // "matmul"
+std::string_view memoryLevelName(MemoryLevel level); // "EXT", "L3", "L2", "L1"
+std::string_view moveKindName(MoveKind kind);        // "load", "prefetch", "store", "flush"
+std::string_view tensorRoleName(TensorRole role); // "input", "constant", "output", "intermediate"
+std::string_view dataflowName(Dataflow dataflow); // "output-stationary", ...
+std::string_view kernelKindName(KernelKind kind); // "matmul"
 
 } // namespace kpu::dfx

@@ -19,8 +19,8 @@ inline constexpr int kLevelCount = 4;
 enum class EngineKind : std::uint8_t { Dma = 0, BlockMover = 1, Streamer = 2, Array = 3 };
 inline constexpr int kEngineKindCount = 4;
 
-const char* levelName(Level level);        // "EXT", "L3", "L2", "L1"
-const char* engineKindName(EngineKind k);  // "dma", "block_mover", "streamer", "array"
+const char* levelName(Level level);       // "EXT", "L3", "L2", "L1"
+const char* engineKindName(EngineKind k); // "dma", "block_mover", "streamer", "array"
 
 // A byte address in one level. Each level is one flat address space made of its memories
 // laid end to end (external banks, L3 tiles, L2 banks, L1 buffers): memory i covers
