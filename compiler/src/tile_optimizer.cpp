@@ -11,24 +11,26 @@ std::uint64_t ceilDiv(std::uint64_t a, std::uint64_t b) {
 }
 
 // Candidate sizes for one dimension: multiples of `step` up to `extent`, plus `extent` itself.
+// Candidate sizes for one dimension: multiples of `step` up to min(extent, cap), plus `extent`
+// itself when it fits. Only when not even one `step` fits does a smaller size appear.
 std::vector<std::uint32_t> candidates(std::uint64_t extent, std::uint32_t step, std::uint64_t cap) {
     std::vector<std::uint32_t> out;
-    std::uint64_t limit = std::min(extent, cap);
+    const std::uint64_t limit = std::min(extent, cap);
     for (std::uint64_t v = step; v <= limit; v += step)
         out.push_back(static_cast<std::uint32_t>(v));
-    if (limit < step || limit % step != 0)
+    if ((extent <= cap && extent % step != 0) || out.empty())
         out.push_back(static_cast<std::uint32_t>(limit));
     return out;
 }
 
-// Powers of two up to `extent`, plus `extent` itself when it is below the cap.
+// Powers of two up to min(extent, cap), plus `extent` itself when it fits.
 std::vector<std::uint32_t> depthCandidates(std::uint64_t extent, std::uint64_t cap) {
     std::vector<std::uint32_t> out;
-    std::uint64_t limit = std::min(extent, cap);
+    const std::uint64_t limit = std::min(extent, cap);
     for (std::uint64_t v = 1; v <= limit; v *= 2)
         out.push_back(static_cast<std::uint32_t>(v));
-    if (out.empty() || out.back() != limit)
-        out.push_back(static_cast<std::uint32_t>(limit));
+    if (extent <= cap && (out.empty() || out.back() != extent))
+        out.push_back(static_cast<std::uint32_t>(extent));
     return out;
 }
 

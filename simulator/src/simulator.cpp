@@ -1,6 +1,7 @@
 #include "kpu/simulator/simulator.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <new>
 
@@ -222,6 +223,9 @@ RunStats Simulator::run(const Schedule& schedule, const RunOptions& options) {
         stats.totalCycles = std::max(stats.totalCycles, finish[i]);
         if (op.type == OpType::Move) {
             const auto nearer = std::max(op.move.src.level, op.move.dst.level);
+            // Moves are between adjacent levels (the object verifier and binder guarantee it), so
+            // the nearer end is L3, L2 or L1.
+            assert(nearer != Level::External);
             stats.bytesBetweenLevels[static_cast<std::size_t>(nearer) - 1] += op.bytes;
             if (options.functional)
                 executeMove(op.move);
