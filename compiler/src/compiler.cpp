@@ -14,19 +14,28 @@ std::vector<std::uint8_t> serializeProgram(const dfx::ProgramT& program) {
     return {builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize()};
 }
 
-Expected<CompileResult> compileDfgFile(const std::string& path, const CompileOptions& options) {
+Expected<ir::Graph> readDfgGraph(const std::string& path, std::int64_t batch) {
     auto file = dfg::parseFile(path);
     if (!file)
         return std::unexpected(file.error());
-    auto graph = ir::buildGraph(*file, path, ir::BuildOptions{.batch = options.batch});
-    if (!graph)
-        return std::unexpected(graph.error());
-    auto program = lowerGraph(*graph, LowerOptions{.target = options.target, .sourceFile = path});
+    return ir::buildGraph(*file, path, ir::BuildOptions{.batch = batch});
+}
+
+Expected<CompileResult> compileGraph(ir::Graph graph, const std::string& path,
+                                     const CompileOptions& options) {
+    auto program = lowerGraph(graph, LowerOptions{.target = options.target, .sourceFile = path});
     if (!program)
         return std::unexpected(program.error());
-    CompileResult result{.graph = std::move(*graph), .program = std::move(*program), .object = {}};
+    CompileResult result{.graph = std::move(graph), .program = std::move(*program), .object = {}};
     result.object = serializeProgram(result.program);
     return result;
+}
+
+Expected<CompileResult> compileDfgFile(const std::string& path, const CompileOptions& options) {
+    auto graph = readDfgGraph(path, options.batch);
+    if (!graph)
+        return std::unexpected(graph.error());
+    return compileGraph(std::move(*graph), path, options);
 }
 
 } // namespace kpu::compiler

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
     app.add_option("--batch", batch, "value of dynamic '?' dimensions")
         ->capture_default_str()
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 31)
-                   .description("a batch size from 1 to 2^31"));
+                    .description("a batch size from 1 to 2^31"));
     app.add_flag("--emit-dfx", emitDfx, "print the DFX program as text");
     app.add_flag("--emit-graph", emitGraph, "print the graph IR");
     try {
@@ -38,15 +38,22 @@ int main(int argc, char** argv) {
         std::cerr << config.error().message << "\n";
         return 1;
     }
-    auto result = kpu::compiler::compileDfgFile(input, {.target = *config, .batch = batch});
+    auto graph = kpu::compiler::readDfgGraph(input, batch);
+    if (!graph) {
+        std::cerr << graph.error().message << "\n";
+        return 1;
+    }
+    for (const std::string& warning : graph->warnings)
+        std::cerr << warning << "\n";
+    // The graph dump comes before lowering, so it works for graphs that cannot be lowered yet.
+    if (emitGraph)
+        std::cout << kpu::ir::dumpGraph(*graph);
+    auto result =
+        kpu::compiler::compileGraph(std::move(*graph), input, {.target = *config, .batch = batch});
     if (!result) {
         std::cerr << result.error().message << "\n";
         return 1;
     }
-    for (const std::string& warning : result->graph.warnings)
-        std::cerr << warning << "\n";
-    if (emitGraph)
-        std::cout << kpu::ir::dumpGraph(result->graph);
     if (emitDfx)
         std::cout << kpu::dfx::disassembleText(*kpu::dfx::GetProgram(result->object.data()), {});
     if (output.empty()) {

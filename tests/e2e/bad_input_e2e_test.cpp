@@ -44,7 +44,8 @@ TEST(BadDfg, UnsupportedOperatorNamesNodeAndOperator) {
     auto r = runCommand({KPU_COMPILER_EXE, file, "-o", "/dev/null"});
     EXPECT_EQ(r.exitCode, 1);
     EXPECT_NE(
-        r.err.find(file + ":114:1: error: operator CONV2D (node 109 'tosa.conv2d') is not supported yet"),
+        r.err.find(file +
+                   ":114:1: error: operator CONV2D (node 109 'tosa.conv2d') is not supported yet"),
         std::string::npos)
         << r.err;
 }

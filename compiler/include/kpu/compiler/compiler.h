@@ -23,7 +23,14 @@ struct CompileResult {
     std::vector<std::uint8_t> object; // the serialized FlatBuffer
 };
 
-// Reads, builds, lowers and serializes. Errors carry file and place.
+// Reads a .dfg file into the graph IR (any operator; nothing is lowered yet).
+Expected<ir::Graph> readDfgGraph(const std::string& path, std::int64_t batch);
+
+// Lowers a graph and serializes the program. `path` names the source in messages and the object.
+Expected<CompileResult> compileGraph(ir::Graph graph, const std::string& path,
+                                     const CompileOptions& options);
+
+// readDfgGraph + compileGraph. Errors carry file and place.
 Expected<CompileResult> compileDfgFile(const std::string& path, const CompileOptions& options);
 
 // Serializes a program as a finished, identified FlatBuffer.
