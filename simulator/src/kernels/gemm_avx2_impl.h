@@ -6,7 +6,9 @@
 //   2*MR ymm accumulators; per k step two B vectors are loaded, each A element is broadcast and
 //   feeds two FMAs. MR is a template parameter so edge rows cost no wasted work; rows are split
 //   into tiles of 6 with a tail of 4/5 rows (e.g. 32 = 4*6 + 2*4) so that every tile keeps at
-//   least 8 independent FMA chains where possible.
+//   least 8 independent FMA chains where possible. Exception: with B in place and m % 6 == 2
+//   (e.g. 32 = 5*6 + 2), the last two rows of each pair of full panels form one 2x32 tile
+//   (wideTile) rather than two 4-row tiles per panel: fewer tiles and fewer 8-chain tiles.
 // - A is read in place (broadcasts from up to 6 row streams, addressed from two pointers so the
 //   k loop carries no address arithmetic: the loop is issue-bound, not FMA-bound, otherwise).
 // - B is consumed one NR-wide column panel at a time. A panel is either read in place (row
@@ -128,31 +130,35 @@ template <class T, int MR, bool Edge>
         ++a0;
         ++a3;
     }
+    // C rows addressed like A's (two pointers, scaled index): saves the per-row address
+    // arithmetic that GCC otherwise hoists out of the tile loop and spills.
+    T* const c3 = c + 3 * ldc;
+    const auto cRow = [&](int i) { return (i < 3 ? c : c3) + (i % 3) * ldc; };
     if constexpr (Edge) {
         if (accumulate) {
 #pragma GCC unroll 6
             for (int i = 0; i < MR; ++i) {
-                c0[i] = W::add(c0[i], W::maskLoad(c + i * ldc, masks.lo));
-                c1[i] = W::add(c1[i], W::maskLoad(c + i * ldc + L, masks.hi));
+                c0[i] = W::add(c0[i], W::maskLoad(cRow(i), masks.lo));
+                c1[i] = W::add(c1[i], W::maskLoad(cRow(i) + L, masks.hi));
             }
         }
 #pragma GCC unroll 6
         for (int i = 0; i < MR; ++i) {
-            W::maskStore(c + i * ldc, masks.lo, c0[i]);
-            W::maskStore(c + i * ldc + L, masks.hi, c1[i]);
+            W::maskStore(cRow(i), masks.lo, c0[i]);
+            W::maskStore(cRow(i) + L, masks.hi, c1[i]);
         }
     } else {
         if (accumulate) {
 #pragma GCC unroll 6
             for (int i = 0; i < MR; ++i) {
-                c0[i] = W::add(c0[i], W::load(c + i * ldc));
-                c1[i] = W::add(c1[i], W::load(c + i * ldc + L));
+                c0[i] = W::add(c0[i], W::load(cRow(i)));
+                c1[i] = W::add(c1[i], W::load(cRow(i) + L));
             }
         }
 #pragma GCC unroll 6
         for (int i = 0; i < MR; ++i) {
-            W::store(c + i * ldc, c0[i]);
-            W::store(c + i * ldc + L, c1[i]);
+            W::store(cRow(i), c0[i]);
+            W::store(cRow(i) + L, c1[i]);
         }
     }
 }
@@ -164,6 +170,50 @@ template <class T, int MR, bool Edge>
                                 bool accumulate, EdgeMasks masks) {
     for (std::int64_t t = 0; t < tiles; ++t, a += MR * lda, c += MR * ldc)
         microKernel<T, MR, Edge>(k, a, lda, b, ldb, c, ldc, accumulate, masks);
+}
+
+// C[2 x 2*NR] = A[2 x k] * B[k x 2*NR] (+ C): the last 2 rows of two adjacent full-width panels
+// in one tile. Why: 2 rows left after the 6-row tiles (m % 6 == 2, e.g. m = 32) otherwise become
+// two 4-row tiles per panel (6+2 = 4+4), each with only 8 FMA chains, exactly latency x ports, so
+// every scalar uop on an FMA port or late load stretches the chain, and each with its own start
+// and drain (measured ~50 cycles per 4x16 tile at k = 32). Here those rows cost one 8-chain tile
+// per 32 columns. (3 x 32 would need 12 accumulators + 4 B vectors + 1 broadcast = 17 ymm
+// registers: GCC spills, so it is not used.) B is read in place (row stride ldb), C unmasked.
+template <class T, int MR>
+[[gnu::noinline]] void wideTile(std::int64_t k, const T* a, std::int64_t lda, const T* b,
+                                std::int64_t ldb, T* c, std::int64_t ldc, bool accumulate) {
+    static_assert(MR == 2, "more rows do not fit the 16 ymm registers");
+    using W = Vec<T>;
+    using V = typename W::V;
+    constexpr int L = W::kLanes;
+    V acc[MR][4];
+#pragma GCC unroll 2
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v)
+            acc[i][v] = W::zero();
+#pragma GCC unroll 8
+    for (std::int64_t l = 0; l < k; ++l) {
+        V bv[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v)
+            bv[v] = W::load(b + v * L);
+        b += ldb;
+#pragma GCC unroll 2
+        for (int i = 0; i < MR; ++i) {
+            const V av = W::broadcast(a + i * lda + l);
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; ++v)
+                acc[i][v] = W::fma(av, bv[v], acc[i][v]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v) {
+            T* ci = c + i * ldc + v * L;
+            W::store(ci, accumulate ? W::add(acc[i][v], W::load(ci)) : acc[i][v]);
+        }
 }
 
 // How the m rows are cut into row tiles: leading tiles of 6 rows, then up to three tail tiles.
@@ -329,7 +379,23 @@ void gemm(const Args& p, BPanels policy) {
         const bool direct = policy == BPanels::Direct ||
                             (policy == BPanels::Auto && directBPanel<T>(p.m, kb, p.ldb));
         const T* aBlock = p.a + pc;
-        for (std::int64_t j0 = 0; j0 < p.n; j0 += NR) {
+        std::int64_t j0 = 0;
+        // With B in place and 2 rows left after the 6-row tiles, pairs of full panels share one
+        // wide tile for those rows (see wideTile); other columns take the general path below.
+        if (direct && p.m >= 6 && p.m % 6 == 2) {
+            const RowSplit sixes{p.m / 6, {0, 0, 0}};
+            const std::int64_t i0 = sixes.fullTiles * 6;
+            for (; j0 + 2 * NR <= p.n; j0 += 2 * NR) {
+                const T* bPanel = p.b + pc * p.ldb + j0;
+                T* cPanel = p.c + j0;
+                for (std::int64_t jj = 0; jj < 2 * NR; jj += NR)
+                    panelTiles<T, false>(sixes, kb, aBlock, p.lda, bPanel + jj, p.ldb, cPanel + jj,
+                                         p.ldc, acc, EdgeMasks{});
+                wideTile<T, 2>(kb, aBlock + i0 * p.lda, p.lda, bPanel, p.ldb, cPanel + i0 * p.ldc,
+                               p.ldc, acc);
+            }
+        }
+        for (; j0 < p.n; j0 += NR) {
             const std::int64_t nr = std::min(NR, p.n - j0);
             const T* bPanel = p.b + pc * p.ldb + j0;
             std::int64_t ldbPanel = p.ldb;

@@ -204,6 +204,37 @@ TEST(SgemmAvx2, MatchesReferenceOnAllShapesUpTo40) {
     }
 }
 
+// m % 6 == 2 with B read in place: the last two rows of each pair of full panels go through the
+// 2x32 wide tile, the remaining columns (n % 32, full or edge panels) through the general path.
+// k covers the unroll remainders and more than one kc block (the wide tile then accumulates).
+TEST(SgemmAvx2, WideTwoRowTailMatchesReference) {
+    KPU_REQUIRE_AVX2();
+    for (const auto& v : sgemmVariants()) {
+        SCOPED_TRACE(v.name);
+        for (std::int64_t m : {8, 14, 26, 32, 62, 128})
+            for (std::int64_t n : {32, 33, 47, 48, 64, 65, 96})
+                for (std::int64_t k : {1, 7, 8, 9, 32, 257})
+                    for (std::int64_t pad : {0, 3})
+                        for (bool acc : {false, true})
+                            expectMatchesReference<float>(v.fn, sgemmReference,
+                                                          {m, n, k, pad, 2 * pad, pad + 1}, acc,
+                                                          kSgemmTol);
+    }
+}
+
+TEST(DgemmAvx2, WideTwoRowTailMatchesReference) {
+    KPU_REQUIRE_AVX2();
+    for (const auto& v : dgemmVariants()) {
+        SCOPED_TRACE(v.name);
+        for (std::int64_t m : {8, 14, 32})
+            for (std::int64_t n : {16, 17, 24, 32, 40})
+                for (std::int64_t k : {1, 9, 257})
+                    for (bool acc : {false, true})
+                        expectMatchesReference<double>(v.fn, dgemmReference, {m, n, k, 1, 2, 3},
+                                                       acc, kDgemmTol);
+    }
+}
+
 TEST(DgemmAvx2, MatchesReferenceOnAllShapesUpTo24) {
     KPU_REQUIRE_AVX2();
     for (const auto& v : dgemmVariants()) {
