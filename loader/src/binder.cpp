@@ -359,8 +359,7 @@ private:
                     memoryIndex(Level::L3, fartherAddr) % config_.movement.blockMoverCount};
         default:
             return {sim::EngineKind::Streamer,
-                    memoryIndex(Level::L2, fartherAddr) %
-                        config_.movement.streamerCount};
+                    memoryIndex(Level::L2, fartherAddr) % config_.movement.streamerCount};
         }
     }
 
@@ -600,12 +599,13 @@ private:
 
 } // namespace
 
-std::uint32_t l1DepthChunk(const KpuConfig& config, std::uint32_t aElementBytes, std::uint32_t bElementBytes,
-                           std::uint32_t depth) {
+std::uint32_t l1DepthChunk(const KpuConfig& config, std::uint32_t aElementBytes,
+                           std::uint32_t bElementBytes, std::uint32_t depth) {
     const std::uint64_t buffer = config.l1.bufferCapacity;
     const std::uint64_t byA = buffer / (std::uint64_t{config.compute.arrayRows} * aElementBytes);
     const std::uint64_t byB = buffer / (std::uint64_t{config.compute.arrayCols} * bElementBytes);
-    return static_cast<std::uint32_t>(std::clamp<std::uint64_t>(std::min(byA, byB), 1, std::max(depth, 1u)));
+    return static_cast<std::uint32_t>(
+        std::clamp<std::uint64_t>(std::min(byA, byB), 1, std::max(depth, 1u)));
 }
 
 Expected<sim::Schedule> bindProgram(const dfx::Program& program, const KpuConfig& config,

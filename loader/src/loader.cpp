@@ -59,7 +59,8 @@ Expected<HostTensor> readInput(const dfx::Tensor& desc, const std::string& path)
     // '|u1' arrays are read as raw f8 E4M3 bytes; decoding them for another type would turn
     // plain uint8 data into nonsense, so only an f8 tensor takes them.
     if (array->dtype == DType::F8E4M3)
-        return fail("{}: error: input '{}' holds uint8 values (read as raw f8 E4M3 bytes); the tensor is {}",
+        return fail("{}: error: input '{}' holds uint8 values (read as raw f8 E4M3 bytes); the "
+                    "tensor is {}",
                     path, t.name, dtypeName(t.dtype));
     if (!isFloat(array->dtype) || !isFloat(t.dtype))
         return fail("{}: error: input '{}' holds {} values, the tensor is {}", path, t.name,
@@ -157,7 +158,8 @@ std::vector<Comparison> verifyOutputs(const dfx::Program& program, const KpuConf
             if (t->level() == dfx::MemoryLevel::L2 && t->tile() && t->tile()->size() == 4)
                 kt = std::clamp(t->tile()->Get(3), 1u, space[3]);
         const auto elementBytes = [&](std::uint32_t input) {
-            return dtypeSize(dfx::fromDType(program.tensors()->Get(kernel.inputs()->Get(input))->dtype()));
+            return dtypeSize(
+                dfx::fromDType(program.tensors()->Get(kernel.inputs()->Get(input))->dtype()));
         };
         const std::uint32_t kc = l1DepthChunk(config, elementBytes(0), elementBytes(1), kt);
         const std::uint32_t steps = (space[3] + kt - 1) / kt;
@@ -168,11 +170,13 @@ std::vector<Comparison> verifyOutputs(const dfx::Program& program, const KpuConf
     return comparisons;
 }
 
-Expected<void> checkOutputNames(const dfx::Program& program, const std::map<std::string, std::string>& files) {
+Expected<void> checkOutputNames(const dfx::Program& program,
+                                const std::map<std::string, std::string>& files) {
     for (const auto& [name, path] : files)
         if (!findTensor(program, name))
-            return fail("{}: error: --output '{}': the object has no tensor of that name (it has: {})", path, name,
-                        tensorNames(program, isAny));
+            return fail(
+                "{}: error: --output '{}': the object has no tensor of that name (it has: {})",
+                path, name, tensorNames(program, isAny));
     return {};
 }
 

@@ -8,7 +8,7 @@
 namespace kpu::loader {
 namespace {
 
-std::vector<double> toDoubles(const HostTensor& t) {
+std::vector<double> asDoubles(const HostTensor& t) {
     const std::uint64_t count = t.data.size() / dtypeSize(t.dtype);
     std::vector<double> out(count);
     convertToF64(t.dtype, t.data.data(), out.data(), count);
@@ -48,10 +48,10 @@ ReferenceOutput runMatMul(const dfx::Program& program, const dfx::Kernel& kernel
     const auto& space = *kernel.iteration_space();
     const std::uint64_t batch = space[0], M = space[1], N = space[2], K = space[3];
     const auto& in = *kernel.inputs();
-    const std::vector<double> A = toDoubles(tensors[in[0]]);
-    const std::vector<double> B = toDoubles(tensors[in[1]]);
+    const std::vector<double> A = asDoubles(tensors[in[0]]);
+    const std::vector<double> B = asDoubles(tensors[in[1]]);
     const std::vector<double> C =
-        in.size() == 3 ? toDoubles(tensors[in[2]]) : std::vector<double>{};
+        in.size() == 3 ? asDoubles(tensors[in[2]]) : std::vector<double>{};
     const bool aBatched = kernel.input_batched()->Get(0) != 0;
     const bool bBatched = kernel.input_batched()->Get(1) != 0;
     const bool cBatched = in.size() == 3 && kernel.input_batched()->Get(2) != 0;
@@ -116,8 +116,8 @@ std::vector<HostTensor> executeReference(const dfx::Program& program,
 Comparison compareWithReference(const ReferenceOutput& reference, const HostTensor& actual,
                                 std::uint32_t partialWritebacks) {
     const HostTensor& expectedTensor = reference.tensor;
-    const std::vector<double> expected = toDoubles(expectedTensor);
-    const std::vector<double> got = toDoubles(actual);
+    const std::vector<double> expected = asDoubles(expectedTensor);
+    const std::vector<double> got = asDoubles(actual);
     const std::vector<double>& magnitude = reference.magnitude;
     const std::uint32_t depth = reference.depth;
     // Compute type: f64 when the output is f64, else f32 (the simulator's rule for f64 operands is

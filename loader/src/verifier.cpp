@@ -136,7 +136,8 @@ private:
                                  static_cast<int>(tiling.level()));
                 if (!tiling.tile() || tiling.tile()->size() != 4 ||
                     std::ranges::any_of(*tiling.tile(), [](std::uint32_t v) { return v == 0; }))
-                    return error("kernels[{}] '{}'.tilings[{}].tile: expected 4 positive sizes", i, name, t);
+                    return error("kernels[{}] '{}'.tilings[{}].tile: expected 4 positive sizes", i,
+                                 name, t);
             }
         }
         if (k.loop_order()) {
@@ -144,7 +145,8 @@ private:
             std::array<bool, 4> seen{};
             for (std::uint32_t d = 0; d < order.size(); ++d) {
                 if (order.size() != 4 || order[d] >= 4 || seen[order[d]])
-                    return error("kernels[{}] '{}'.loop_order: expected a permutation of 0..3", i, name);
+                    return error("kernels[{}] '{}'.loop_order: expected a permutation of 0..3", i,
+                                 name);
                 seen[order[d]] = true;
             }
         }
@@ -239,10 +241,12 @@ private:
                         "ops[{}].index: kernel index {} out of range (object has {} kernels)", i,
                         op.index(), kernelCount);
                 if (op.dst_level() != MemoryLevel::L2 || op.src_level() != MemoryLevel::L2)
-                    return error("ops[{}]: compute operands must be in L2 (src_level and dst_level)", i);
+                    return error(
+                        "ops[{}]: compute operands must be in L2 (src_level and dst_level)", i);
                 if (op.flags() & ~1u)
-                    return error("ops[{}].flags: unknown bits {:#x} (only bit 0, accumulate, is defined)", i,
-                                 op.flags() & ~1u);
+                    return error(
+                        "ops[{}].flags: unknown bits {:#x} (only bit 0, accumulate, is defined)", i,
+                        op.flags() & ~1u);
                 const auto& space = *p_.kernels()->Get(op.index())->iteration_space();
                 const std::array<std::uint64_t, 4> bounds{space[0], space[1], space[2], space[3]};
                 // A MatMul tile covers one batch element: extent[0] is 1.

@@ -27,6 +27,7 @@
 #include "kpu/schema/kernel_regions.h"
 #include "kpu/schema/object.h"
 #include "support/dfg_writer.h"
+#include "support/failure_capture.h"
 
 namespace kpu::compiler {
 namespace {
@@ -505,29 +506,8 @@ TEST(Lowering, SmallConfigSplitsEveryDimension) {
     checkProgram(*r, minimalConfig());
 }
 
-// Runs `f` with failures intercepted; returns the messages of the failures it reported.
-template <class F>
-std::vector<std::string> failuresOf(F&& f) {
-    ::testing::TestPartResultArray results;
-    {
-        ::testing::ScopedFakeTestPartResultReporter reporter(
-            ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &results);
-        f();
-    }
-    std::vector<std::string> out;
-    for (int i = 0; i < results.size(); ++i)
-        out.emplace_back(results.GetTestPartResult(i).message());
-    return out;
-}
-
-// Expects `f` to report at least one failure whose message contains `needle`.
-template <class F>
-void expectCaught(F&& f, const std::string& needle) {
-    const auto failures = failuresOf(std::forward<F>(f));
-    const bool found = std::ranges::any_of(
-        failures, [&](const std::string& m) { return m.find(needle) != std::string::npos; });
-    EXPECT_TRUE(found) << "no failure mentions '" << needle << "' among " << failures.size();
-}
+using test::expectCaught;
+using test::failuresOf;
 
 // The checker must be able to fail: corrupt a correct program in the ways a lowering bug would.
 class LoweringChecker : public ::testing::Test {

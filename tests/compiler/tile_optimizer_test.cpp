@@ -11,6 +11,7 @@
 
 #include "kpu/common/hw_config.h"
 #include "kpu/compiler/tile_optimizer.h"
+#include "support/failure_capture.h"
 
 namespace kpu::compiler {
 namespace {
@@ -296,29 +297,8 @@ TEST(TileOptimizer, TooSmallConfigIsAnError) {
     checkTiling(shape(64, 64, 64), c);
 }
 
-// Runs `f` with failures intercepted; returns the messages of the failures it reported.
-template <class F>
-std::vector<std::string> failuresOf(F&& f) {
-    ::testing::TestPartResultArray results;
-    {
-        ::testing::ScopedFakeTestPartResultReporter reporter(
-            ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &results);
-        f();
-    }
-    std::vector<std::string> out;
-    for (int i = 0; i < results.size(); ++i)
-        out.emplace_back(results.GetTestPartResult(i).message());
-    return out;
-}
-
-// Expects `f` to report at least one failure whose message contains `needle`.
-template <class F>
-void expectCaught(F&& f, const std::string& needle) {
-    const auto failures = failuresOf(std::forward<F>(f));
-    const bool found = std::ranges::any_of(
-        failures, [&](const std::string& m) { return m.find(needle) != std::string::npos; });
-    EXPECT_TRUE(found) << "no failure mentions '" << needle << "' among " << failures.size();
-}
+using test::expectCaught;
+using test::failuresOf;
 
 // The checker above must be able to fail: feed it wrong tilings for 512^3 f32 on the default
 // config (optimum 128x128x128).

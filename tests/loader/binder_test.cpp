@@ -21,7 +21,8 @@ struct Compiled {
 };
 
 Compiled compileMatmul(const std::vector<std::int64_t>& a, const std::vector<std::int64_t>& b,
-                       const std::vector<std::int64_t>& out, const KpuConfig& target = defaultConfig(),
+                       const std::vector<std::int64_t>& out,
+                       const KpuConfig& target = defaultConfig(),
                        const std::vector<std::int64_t>& c = {}) {
     test::ScratchDir dir("binder");
     EXPECT_TRUE(writeTextFile(dir.file("g.dfg"), test::matmulDfg("g", a, b, out, c)));
@@ -50,8 +51,9 @@ TEST(Binder, EveryMoveStaysInsideItsLevelsAndUsesTheRightEngineKind) {
                 EXPECT_LE(a->offset + op.bytes, levelBytes(*schedule, a->level) + 1);
             const auto farther = std::min(m.src.level, m.dst.level);
             const sim::EngineKind expected = farther == sim::Level::External ? sim::EngineKind::Dma
-                                             : farther == sim::Level::L3    ? sim::EngineKind::BlockMover
-                                                                            : sim::EngineKind::Streamer;
+                                             : farther == sim::Level::L3
+                                                 ? sim::EngineKind::BlockMover
+                                                 : sim::EngineKind::Streamer;
             EXPECT_EQ(op.engine, expected);
             EXPECT_LT(op.engineIndex, schedule->engineCounts[static_cast<std::size_t>(op.engine)]);
         } else if (op.type == sim::OpType::Array) {
@@ -80,7 +82,8 @@ TEST(Binder, DmaEngineFollowsTheExternalBank) {
     for (const sim::BoundOp& op : schedule->ops) {
         if (op.type != sim::OpType::Move || op.engine != sim::EngineKind::Dma)
             continue;
-        const sim::Address& ext = op.move.src.level == sim::Level::External ? op.move.src : op.move.dst;
+        const sim::Address& ext =
+            op.move.src.level == sim::Level::External ? op.move.src : op.move.dst;
         EXPECT_EQ(op.engineIndex, ext.offset / bank % defaultConfig().movement.dmaEngineCount);
         engines.insert(op.engineIndex);
     }
@@ -89,14 +92,17 @@ TEST(Binder, DmaEngineFollowsTheExternalBank) {
 }
 
 TEST(Binder, TileTooLargeForTheConfigIsAnErrorSayingWhatDoesNotFit) {
-    const Compiled c = compileMatmul({256, 256}, {256, 256}, {256, 256}); // 128x128 f32 tiles = 64 KiB
+    const Compiled c =
+        compileMatmul({256, 256}, {256, 256}, {256, 256}); // 128x128 f32 tiles = 64 KiB
     KpuConfig small = defaultConfig();
     small.l2.bankCount = 1;
     small.l2.bankCapacity = 32 << 10;
     auto schedule = bindProgram(*c.program, small, "g.kpu");
     ASSERT_FALSE(schedule);
-    EXPECT_NE(schedule.error().message.find("g.kpu: error: ops["), std::string::npos) << schedule.error().message;
-    EXPECT_NE(schedule.error().message.find("does not fit in L"), std::string::npos) << schedule.error().message;
+    EXPECT_NE(schedule.error().message.find("g.kpu: error: ops["), std::string::npos)
+        << schedule.error().message;
+    EXPECT_NE(schedule.error().message.find("does not fit in L"), std::string::npos)
+        << schedule.error().message;
 }
 
 TEST(Binder, ExternalMemoryTooSmallNamesTheTensorAndSizes) {
@@ -106,7 +112,10 @@ TEST(Binder, ExternalMemoryTooSmallNamesTheTensorAndSizes) {
     tiny.external.bankCapacity = 300 << 10;
     auto schedule = bindProgram(*c.program, tiny, "g.kpu");
     ASSERT_FALSE(schedule);
-    EXPECT_NE(schedule.error().message.find("tensor 'B' needs 256.0 KiB of external memory; the config has 1 bank(s) of 300.0 KiB"), std::string::npos)
+    EXPECT_NE(
+        schedule.error().message.find(
+            "tensor 'B' needs 256.0 KiB of external memory; the config has 1 bank(s) of 300.0 KiB"),
+        std::string::npos)
         << schedule.error().message;
 }
 
@@ -156,8 +165,9 @@ TEST(Binder, AWrongAddressShowsUpAsAVerificationMismatch) {
 }
 
 TEST(Binder, ThreeOperandAndBatchedProgramsVerify) {
-    for (const Compiled& c : {compileMatmul({50, 70}, {70, 40}, {50, 40}, defaultConfig(), {50, 40}),
-                              compileMatmul({3, 20, 33}, {33, 18}, {3, 20, 18})}) {
+    for (const Compiled& c :
+         {compileMatmul({50, 70}, {70, 40}, {50, 40}, defaultConfig(), {50, 40}),
+          compileMatmul({3, 20, 33}, {33, 18}, {3, 20, 18})}) {
         auto schedule = bindProgram(*c.program, defaultConfig(), "g.kpu");
         ASSERT_TRUE(schedule) << schedule.error().message;
         auto inputs = prepareInputs(*c.program, {}, 5);

@@ -28,7 +28,8 @@ std::vector<std::uint8_t> validObject(const std::string& dfgText) {
 bool loadBindAndRun(const std::vector<std::uint8_t>& bytes) {
     auto program = verifyObject(bytes, "m.kpu");
     if (!program) {
-        EXPECT_EQ(program.error().message.rfind("m.kpu: error: ", 0), 0u) << program.error().message;
+        EXPECT_EQ(program.error().message.rfind("m.kpu: error: ", 0), 0u)
+            << program.error().message;
         return false;
     }
     auto schedule = bindProgram(**program, defaultConfig(), "m.kpu");
@@ -45,7 +46,8 @@ bool loadBindAndRun(const std::vector<std::uint8_t>& bytes) {
 
 TEST(Verifier, AcceptsCompiledObjects) {
     EXPECT_TRUE(loadBindAndRun(validObject(test::matmulDfg("g", {8, 20}, {20, 12}, {8, 12}))));
-    EXPECT_TRUE(loadBindAndRun(validObject(test::matmulDfg("g", {2, 9, 5}, {2, 5, 7}, {2, 9, 7}, {2, 9, 7}))));
+    EXPECT_TRUE(loadBindAndRun(
+        validObject(test::matmulDfg("g", {2, 9, 5}, {2, 5, 7}, {2, 9, 7}, {2, 9, 7}))));
 }
 
 TEST(Verifier, EveryTruncationIsRefused) {
@@ -56,7 +58,9 @@ TEST(Verifier, EveryTruncationIsRefused) {
     while (padding < valid.size() && valid[valid.size() - 1 - padding] == 0)
         ++padding;
     for (std::size_t n = 0; n + padding < valid.size(); ++n)
-        EXPECT_FALSE(loadBindAndRun({valid.begin(), valid.begin() + static_cast<std::ptrdiff_t>(n)})) << n;
+        EXPECT_FALSE(
+            loadBindAndRun({valid.begin(), valid.begin() + static_cast<std::ptrdiff_t>(n)}))
+            << n;
 }
 
 TEST(Verifier, ThousandsOfSeededMutationsNeverCrash) {
@@ -71,9 +75,15 @@ TEST(Verifier, ThousandsOfSeededMutationsNeverCrash) {
         for (int f = 0; f < flips; ++f) {
             const std::size_t at = rng() % bytes.size();
             switch (rng() % 3) {
-            case 0: bytes[at] ^= static_cast<std::uint8_t>(1u << (rng() % 8)); break; // bit flip
-            case 1: bytes[at] = static_cast<std::uint8_t>(rng()); break;              // byte overwrite
-            default: bytes[at] = 0xff; break;                                         // saturate
+            case 0:
+                bytes[at] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+                break; // bit flip
+            case 1:
+                bytes[at] = static_cast<std::uint8_t>(rng());
+                break; // byte overwrite
+            default:
+                bytes[at] = 0xff;
+                break; // saturate
             }
         }
         (loadBindAndRun(bytes) ? accepted : refused)++;

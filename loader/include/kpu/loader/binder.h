@@ -26,8 +26,8 @@ namespace kpu::loader {
 // "m.kpu: error: tensor 'W' needs 2.0 GiB of external memory; the config has 1.0 GiB free".
 // The depth of one array pass when a Compute op of depth `depth` is expanded: the largest k for
 // which an A strip (rows x k) and a B strip (k x cols) each fit one L1 buffer.
-std::uint32_t l1DepthChunk(const KpuConfig& config, std::uint32_t aElementBytes, std::uint32_t bElementBytes,
-                           std::uint32_t depth);
+std::uint32_t l1DepthChunk(const KpuConfig& config, std::uint32_t aElementBytes,
+                           std::uint32_t bElementBytes, std::uint32_t depth);
 
 Expected<sim::Schedule> bindProgram(const dfx::Program& program, const KpuConfig& config,
                                     std::string_view sourceName);

@@ -55,7 +55,8 @@ std::vector<Comparison> verifyOutputs(const dfx::Program& program, const KpuConf
                                       const SimulationResult& result);
 
 // Checks that every name in `files` is a tensor of the program, before anything runs.
-Expected<void> checkOutputNames(const dfx::Program& program, const std::map<std::string, std::string>& files);
+Expected<void> checkOutputNames(const dfx::Program& program,
+                                const std::map<std::string, std::string>& files);
 
 // Writes the named tensors (name -> .npy path) from a simulation result.
 Expected<void> writeOutputs(const dfx::Program& program, const SimulationResult& result,
