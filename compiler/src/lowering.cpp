@@ -17,6 +17,11 @@ std::uint64_t ceilDiv(std::uint64_t a, std::uint64_t b) {
     return (a + b - 1) / b;
 }
 
+// Size limits of one program: 40 M ops is about 1.8 GB of object; a 16384^3 f32 matmul on the
+// default KPU needs 2 M tile steps (10 M ops).
+constexpr std::uint64_t kMaxProgramOps = 40'000'000;
+constexpr std::uint64_t kMaxTileSteps = kMaxProgramOps / 6;
+
 std::string nodeLabel(const ir::Operation& op) {
     return fmt::format("node {} '{}'", op.nodeId, op.name);
 }
@@ -248,6 +253,17 @@ private:
             options_.target);
         if (!tiling)
             return fail("{}: {}", where(), tiling.error().message);
+        // Each tile step emits about five ops; refuse before allocating rather than run out of
+        // memory on an absurd graph.
+        const std::uint64_t steps = batch * ceilDiv(static_cast<std::uint64_t>(M), tiling->mt) *
+                                    ceilDiv(static_cast<std::uint64_t>(N), tiling->nt) *
+                                    ceilDiv(static_cast<std::uint64_t>(K), tiling->kt);
+        if (steps > kMaxTileSteps || emitter_.size() + 6 * steps > kMaxProgramOps)
+            return fail(
+                "{}: {}x{}x{}x{} needs {} tile steps of {}x{}x{}; a program holds at most {} ops "
+                "(about {} steps)",
+                where(), batch, M, N, K, steps, tiling->mt, tiling->nt, tiling->kt, kMaxProgramOps,
+                kMaxTileSteps);
 
         auto kernel = std::make_unique<dfx::KernelT>();
         kernel->name = fmt::format("{}#{}", op.name, op.nodeId);

@@ -17,6 +17,8 @@ using dfx::MemoryLevel;
 using sim::Level;
 
 constexpr std::uint64_t kAlignment = 64;
+// A bound op takes 240 bytes; 20 M of them (a 4096^3 matmul needs 10.5 M) is 4.8 GB of host memory.
+constexpr std::size_t kMaxBoundOps = 20'000'000;
 
 Level toLevel(MemoryLevel level) {
     return static_cast<Level>(level);
@@ -425,6 +427,11 @@ private:
                     return r;
             }
             releaseDead(i, completion_[i]);
+            if (schedule_.ops.size() > kMaxBoundOps)
+                return fail(
+                    "{}: the bound schedule exceeds {} ops at DFX op {} of {}; the program is too "
+                    "large to simulate at L1 granularity",
+                    opLabel(i), kMaxBoundOps, i, ops.size());
         }
         return {};
     }
