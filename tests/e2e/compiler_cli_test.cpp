@@ -62,5 +62,18 @@ TEST(CompilerCli, BatchResolvesDynamicDimensions) {
     EXPECT_EQ(runCommand({KPU_COMPILER_EXE, dir.file("g.dfg"), "--batch", "0"}).exitCode, 2);
 }
 
+TEST(CompilerCli, AbsurdlyLargeGraphIsRefusedQuickly) {
+    ScratchDir dir("huge");
+    ASSERT_TRUE(writeTextFile(
+        dir.file("g.dfg"), matmulDfg("g", {100000, 100000}, {100000, 100000}, {100000, 100000})));
+    auto r = runCommand({KPU_COMPILER_EXE, dir.file("g.dfg"), "-o", dir.file("g.kpu")});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(
+        r.err.find(
+            "needs 478211768 tile steps of 128x128x128; a program holds at most 40000000 ops"),
+        std::string::npos)
+        << r.err;
+}
+
 } // namespace
 } // namespace kpu::test
