@@ -28,6 +28,7 @@
 #include "kpu/schema/object.h"
 #include "support/dfg_writer.h"
 #include "support/failure_capture.h"
+#include "support/test_configs.h"
 
 namespace kpu::compiler {
 namespace {
@@ -64,18 +65,7 @@ private:
     std::filesystem::path path_;
 };
 
-// The upstream minimal configuration: one 64 KiB L3 tile, four 32 KiB L2 banks, an 8x8 array.
-KpuConfig minimalConfig() {
-    KpuConfig c = defaultConfig();
-    c.name = "minimal";
-    c.l3.tileCount = 1;
-    c.l3.tileCapacity = 64ull << 10;
-    c.l2.bankCount = 4;
-    c.l2.bankCapacity = 32ull << 10;
-    c.compute.arrayRows = 8;
-    c.compute.arrayCols = 8;
-    return c;
-}
+using test::minimalConfig;
 
 Expected<CompileResult> compileText(const std::string& text, const KpuConfig& config,
                                     std::string* pathOut = nullptr) {

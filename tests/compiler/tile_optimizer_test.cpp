@@ -12,6 +12,7 @@
 #include "kpu/common/hw_config.h"
 #include "kpu/compiler/tile_optimizer.h"
 #include "support/failure_capture.h"
+#include "support/test_configs.h"
 
 namespace kpu::compiler {
 namespace {
@@ -22,18 +23,7 @@ u64 divUp(u64 a, u64 b) {
     return (a + b - 1) / b;
 }
 
-// The upstream minimal configuration: one 64 KiB L3 tile, four 32 KiB L2 banks, an 8x8 array.
-KpuConfig minimalConfig() {
-    KpuConfig c = defaultConfig();
-    c.name = "minimal";
-    c.l3.tileCount = 1;
-    c.l3.tileCapacity = 64ull << 10;
-    c.l2.bankCount = 4;
-    c.l2.bankCapacity = 32ull << 10;
-    c.compute.arrayRows = 8;
-    c.compute.arrayCols = 8;
-    return c;
-}
+using test::minimalConfig;
 
 // L3 smaller than L2 (so the L3 rules bind), and a non-square array.
 KpuConfig skewedConfig() {
