@@ -96,6 +96,8 @@ std::string_view opKindName(OpKind kind) {
         return "compute";
     case OpKind::Barrier:
         return "barrier";
+    case OpKind::Reserve:
+        return "reserve";
     }
     return "?";
 }
@@ -395,6 +397,10 @@ std::vector<std::string> opRow(const Program& program, std::size_t index, bool w
         break;
     case OpKind::Barrier:
         row.insert(row.end(), {"barrier", "", "", "", ""});
+        break;
+    case OpKind::Reserve:
+        row.insert(row.end(), {"reserve", std::string(memoryLevelName(op.dst_level())),
+                               tensorRef(program, op.index()), tensorRegionText(op.region()), ""});
         break;
     default:
         row.insert(row.end(),

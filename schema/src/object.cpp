@@ -1,5 +1,11 @@
 #include "kpu/schema/object.h"
 
+#include <array>
+#include <cctype>
+#include <string>
+
+#include "kpu/common/operator.h"
+
 #include <flatbuffers/flatbuffers.h>
 
 namespace kpu::dfx {
@@ -89,11 +95,18 @@ std::string_view dataflowName(Dataflow dataflow) {
 }
 
 std::string_view kernelKindName(KernelKind kind) {
-    switch (kind) {
-    case KernelKind::MatMul:
-        return "matmul";
-    }
-    return "?";
+    // The operator's .dfg spelling in lower case: "matmul", "depthwise_conv2d", ...
+    static const std::array<std::string, kOperatorCount> names = [] {
+        std::array<std::string, kOperatorCount> n;
+        for (int i = 0; i < kOperatorCount; ++i) {
+            n[static_cast<std::size_t>(i)] = operatorName(static_cast<Operator>(i));
+            for (char& c : n[static_cast<std::size_t>(i)])
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        return n;
+    }();
+    const auto i = static_cast<std::size_t>(kind);
+    return i < names.size() ? std::string_view(names[i]) : std::string_view("?");
 }
 
 } // namespace kpu::dfx

@@ -12,7 +12,7 @@
 
 namespace kpu::dfx {
 
-inline constexpr std::uint16_t kFormatMajor = 1;
+inline constexpr std::uint16_t kFormatMajor = 2;
 inline constexpr std::uint16_t kFormatMinor = 0;
 inline constexpr std::string_view kFileIdentifier = "KPUX";
 // Bounds the FlatBuffers verifier enforces while walking an untrusted object.
@@ -37,6 +37,6 @@ std::string_view memoryLevelName(MemoryLevel level); // "EXT", "L3", "L2", "L1"
 std::string_view moveKindName(MoveKind kind);        // "load", "prefetch", "store", "flush"
 std::string_view tensorRoleName(TensorRole role); // "input", "constant", "output", "intermediate"
 std::string_view dataflowName(Dataflow dataflow); // "output-stationary", ...
-std::string_view kernelKindName(KernelKind kind); // "matmul"
+std::string_view kernelKindName(KernelKind kind); // "matmul", "depthwise_conv2d", ...
 
 } // namespace kpu::dfx

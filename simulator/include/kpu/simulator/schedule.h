@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kpu/common/dtype.h"
+#include "kpu/common/operator.h"
 
 namespace kpu::sim {
 
@@ -42,14 +43,44 @@ struct MoveOp {
 // One pass of the processor array: out[m x n] = init[m x n] + a[m x k] * b[k x n] (init
 // omitted: 0). All operands are packed row-major blocks in L1. Computed in f64 when any operand
 // is f64, else in f32; storage types are converted on the way in and out.
+//
+// An epilogue (the fused bias and activation of the kernel's last pass) is applied to the
+// m x n result before it is stored: out[i][j] = act(result[i][j] + bias[j]).
 struct ArrayOp {
     std::uint32_t m = 0, n = 0, k = 0;
     Address a, b, init, out;
     DType aType = DType::F32, bType = DType::F32, initType = DType::F32, outType = DType::F32;
     bool hasInit = false;
+    // Epilogue.
+    bool hasBias = false;
+    Address bias; // n packed elements in L1
+    DType biasType = DType::F32;
+    Activation activation = Activation::None;
+    double activationMin = 0, activationMax = 0; // Activation::Clamp
 };
 
-enum class OpType : std::uint8_t { Move, Array, Barrier };
+// One operand of a vector op: a packed row-major block in L1 holding `region` of a tensor
+// whose whole 4-D view is `view`. Window and broadcast operators find an element's place in
+// the block from its global coordinates minus the region's origin.
+struct VectorOperand {
+    Address at;
+    DType dtype = DType::F32;
+    std::array<std::uint32_t, 4> origin{}, extent{1, 1, 1, 1};
+    std::array<std::uint64_t, 4> view{1, 1, 1, 1};
+};
+
+// One pass of the array's processing elements over a tile, for every operator but MatMul
+// (docs/operators.md): `output` receives the tile `output.origin/extent` of the output tensor.
+// Parameters are in 4-D view terms (axis, perm, padding). Computed in f64 when any operand is
+// f64, else in f32.
+struct VectorOp {
+    Operator kind = Operator::Add;
+    OpParams params;
+    std::vector<VectorOperand> inputs;
+    VectorOperand output;
+};
+
+enum class OpType : std::uint8_t { Move, Array, Barrier, Vector };
 
 struct BoundOp {
     OpType type = OpType::Barrier;
@@ -60,6 +91,7 @@ struct BoundOp {
     std::uint64_t cycles = 0;   // duration, from the timing model (filled in by the binder)
     MoveOp move;                // valid when type == Move
     ArrayOp array;              // valid when type == Array
+    std::uint32_t vector = 0;   // type == Vector: index into Schedule::vectorOps
 };
 
 // Where a tensor lives in external memory (row-major, dense, level-global offset).
@@ -82,6 +114,7 @@ struct Schedule {
     std::vector<std::uint32_t> depOffsets{0};
     std::vector<std::uint32_t> deps;
     std::vector<TensorPlacement> tensors; // indexed like the object's tensors
+    std::vector<VectorOp> vectorOps;      // payloads of the Vector ops
 
     std::uint32_t add(const BoundOp& op, std::span<const std::uint32_t> opDeps) {
         ops.push_back(op);
