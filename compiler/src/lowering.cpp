@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 
+#include "kernel_plan.h"
 #include "kpu/compiler/tile_optimizer.h"
 #include "kpu/schema/kernel_regions.h"
 
@@ -21,10 +22,6 @@ std::uint64_t ceilDiv(std::uint64_t a, std::uint64_t b) {
 // default KPU needs 2 M tile steps (10 M ops).
 constexpr std::uint64_t kMaxProgramOps = 40'000'000;
 constexpr std::uint64_t kMaxTileSteps = kMaxProgramOps / 6;
-
-std::string nodeLabel(const ir::Operation& op) {
-    return fmt::format("node {} '{}'", op.nodeId, op.name);
-}
 
 // Appends ops and their dependencies (CSR) to a program.
 class OpEmitter {
@@ -60,23 +57,35 @@ private:
 };
 
 dfx::Op moveOp(MoveKind kind, MemoryLevel from, MemoryLevel to, std::uint32_t tensor,
-               const dfx::Region& region) {
-    return dfx::Op(dfx::OpKind::DataMove, kind, from, to, 0, tensor, region);
+               const dfx::Box& box) {
+    return dfx::Op(dfx::OpKind::DataMove, kind, from, to, 0, tensor, dfx::toRegion(box));
 }
 
-struct TensorInfo {
-    std::uint32_t index = 0;
-    std::array<std::uint64_t, 4> view{};
+// Where a tensor's storage lives while the program runs.
+enum class Home { External, OnChip };
+
+struct TensorState {
+    dfx::View4 view{};
     std::uint32_t elementBytes = 4;
-    std::optional<std::uint32_t> ready; // op after which the tensor is complete in external memory
+    std::uint64_t bytes = 0;
 };
 
 class Lowering {
 public:
     Lowering(const ir::Graph& graph, const LowerOptions& options)
-        : graph_(graph), options_(options), emitter_(program_) {}
+        : graph_(graph), options_(options), emitter_(program_) {
+        // GEMM tiles may use half of every L3 tile; the other half holds on-chip intermediates.
+        tilingTarget_ = options_.target;
+        tilingTarget_.l3.tileCapacity = std::max<std::uint64_t>(1, tilingTarget_.l3.tileCapacity / 2);
+    }
 
     Expected<dfx::ProgramT> run() {
+        auto plan = planKernels(graph_, PlanOptions{.fuse = options_.fuse,
+                                                    .sourceFile = options_.sourceFile});
+        if (!plan)
+            return std::unexpected(plan.error());
+        plan_ = std::move(*plan);
+
         program_.format_major = dfx::kFormatMajor;
         program_.format_minor = dfx::kFormatMinor;
         program_.producer = fmt::format("kpu-kernel-compiler {}", KPU_VERSION);
@@ -87,305 +96,388 @@ public:
         program_.hints->array_rows = options_.target.compute.arrayRows;
         program_.hints->array_cols = options_.target.compute.arrayCols;
 
-        for (const ir::Operation& op : graph_.ops) {
-            if (auto r = lowerOp(op); !r)
+        if (auto r = addTensors(); !r)
+            return std::unexpected(r.error());
+        addGraphSection();
+        placeIntermediates();
+        ready_.assign(plan_.tensors.size(), std::nullopt);
+        reserved_.assign(plan_.tensors.size(), false);
+        for (std::size_t k = 0; k < plan_.kernels.size(); ++k)
+            if (auto r = lowerKernel(plan_.kernels[k]); !r)
                 return std::unexpected(r.error());
-        }
-        for (ir::ValueId id : graph_.outputs) {
-            auto t = tensorFor(id, nullptr);
-            if (!t)
-                return std::unexpected(t.error());
-        }
         return std::move(program_);
     }
 
 private:
-    Expected<void> lowerOp(const ir::Operation& op) {
-        switch (op.kind) {
-        case ir::OpKind::FunctionArgument:
-        case ir::OpKind::Constant:
-        case ir::OpKind::Function:
-        case ir::OpKind::FunctionReturn:
-        case ir::OpKind::FunctionResult:
-            return {}; // graph plumbing: tensors are created where they are used
-        case ir::OpKind::MatMul:
-            return lowerMatMul(op);
-        case ir::OpKind::Unknown:
-            if (op.results.empty())
-                return {}; // a node that only marks the end of the function
-            break;
-        default:
-            break;
-        }
-        return fail("{}: error: operator {} ({}) is not supported yet", place(op), op.opName,
-                    nodeLabel(op));
+    std::string where(const PlannedKernel& k) const {
+        const std::string place = k.line == 0 ? options_.sourceFile
+                                              : fmt::format("{}:{}:1", options_.sourceFile, k.line);
+        return fmt::format("{}: error: kernel '{}' ({})", place, k.name, operatorName(k.op));
     }
 
-    // "file:line:1", the NODE line the op came from (column 1: the whole node is at fault).
-    std::string place(const ir::Operation& op) const {
-        if (op.line == 0)
-            return options_.sourceFile;
-        return fmt::format("{}:{}:1", options_.sourceFile, op.line);
+    // ---- tensors and the graph section ---------------------------------------------------
+    Expected<void> addTensors() {
+        for (const PlannedTensor& t : plan_.tensors) {
+            auto view = canonicalView4(t.shape);
+            auto bytes = byteSize(t.shape, dtypeSize(t.dtype));
+            if (!view || !bytes || std::ranges::any_of(*view, [](std::uint64_t d) {
+                    return d == 0 || d > UINT32_MAX;
+                }))
+                return fail("{}: error: tensor '{}' ({}{}) is too large or empty: its size "
+                            "overflows the object's 32-bit dimensions",
+                            options_.sourceFile, t.name, formatShape(t.shape), dtypeName(t.dtype));
+            auto tensor = std::make_unique<dfx::TensorT>();
+            tensor->name = t.name;
+            tensor->shape.assign(t.shape.begin(), t.shape.end());
+            tensor->dtype = dfx::toDType(t.dtype);
+            tensor->role = t.role;
+            tensor->source_node = t.sourceNode;
+            tensor->alias_of = t.aliasOf;
+            program_.tensors.push_back(std::move(tensor));
+            state_.push_back(
+                TensorState{.view = *view, .elementBytes = dtypeSize(t.dtype), .bytes = *bytes});
+        }
+        return {};
     }
 
-    dfx::TensorRole roleOf(ir::ValueId id) const {
-        if (std::ranges::find(graph_.outputs, id) != graph_.outputs.end())
-            return dfx::TensorRole::Output;
-        if (std::ranges::find(graph_.constants, id) != graph_.constants.end())
-            return dfx::TensorRole::Constant;
-        if (std::ranges::find(graph_.inputs, id) != graph_.inputs.end())
-            return dfx::TensorRole::Input;
-        return dfx::TensorRole::Intermediate;
+    void addGraphSection() {
+        for (const PlannedNode& n : plan_.graph) {
+            auto node = std::make_unique<dfx::GraphNodeT>();
+            node->kind = dfx::toKernelKind(n.op);
+            node->name = n.name;
+            node->source_node = n.nodeId;
+            node->inputs = n.inputs;
+            node->output = n.output;
+            node->params =
+                dfx::toKernelParamsT(n.op, n.params, plan_.tensors[n.output].shape.size());
+            program_.graph.push_back(std::move(node));
+        }
     }
 
-    // The object tensor for a graph value, created on first use.
-    Expected<TensorInfo*> tensorFor(ir::ValueId id, const ir::Operation* user) {
-        if (auto it = tensors_.find(id); it != tensors_.end())
-            return &it->second;
-        const ir::Value& value = graph_.value(id);
-        auto view = canonicalView4(value.type.shape);
-        auto bytes = byteSize(value.type.shape, dtypeSize(value.type.dtype));
-        if (!view || !bytes || (*view)[0] > UINT32_MAX || (*view)[1] > UINT32_MAX ||
-            (*view)[2] > UINT32_MAX || (*view)[3] > UINT32_MAX)
-            return fail("{}: error: tensor '{}' ({}{}) is too large: its size overflows{}",
-                        options_.sourceFile, value.name, formatShape(value.type.shape),
-                        dtypeName(value.type.dtype),
-                        user ? fmt::format(" (used by {})", nodeLabel(*user)) : "");
-        auto tensor = std::make_unique<dfx::TensorT>();
-        tensor->name = value.name;
-        tensor->shape.assign(value.type.shape.begin(), value.type.shape.end());
-        tensor->dtype = dfx::toDType(value.type.dtype);
-        tensor->role = roleOf(id);
-        tensor->source_node =
-            value.producer >= 0 ? graph_.ops[static_cast<std::size_t>(value.producer)].nodeId : -1;
-        TensorInfo info{.index = static_cast<std::uint32_t>(program_.tensors.size()),
-                        .view = *view,
-                        .elementBytes = dtypeSize(value.type.dtype),
-                        .ready = std::nullopt};
-        program_.tensors.push_back(std::move(tensor));
-        return &tensors_.emplace(id, info).first->second;
+    // ---- on-chip intermediates -------------------------------------------------------------
+    // An intermediate stays in L3 from the kernel that produces it to its last reader when it
+    // fits beside every other on-chip intermediate live at the time (half of L3; GEMM tiles
+    // are sized for the other half); otherwise it spills to external memory. Greedy in program
+    // order, so the earliest producers win. Graph inputs, constants and outputs (and anything
+    // that shares storage with them) always live in external memory.
+    void placeIntermediates() {
+        const std::size_t kernels = plan_.kernels.size();
+        const std::size_t tensors = plan_.tensors.size();
+        home_.assign(tensors, Home::External);
+        std::vector<std::int64_t> def(tensors, -1), last(tensors, -1);
+        std::vector<bool> pinnedExternal(tensors, false);
+        for (std::uint32_t t = 0; t < tensors; ++t)
+            if (plan_.tensors[t].role != dfx::TensorRole::Intermediate)
+                pinnedExternal[plan_.rootOf(t)] = true;
+        for (std::size_t k = 0; k < kernels; ++k) {
+            const PlannedKernel& kernel = plan_.kernels[k];
+            const std::uint32_t out = plan_.rootOf(kernel.output);
+            if (def[out] < 0)
+                def[out] = static_cast<std::int64_t>(k);
+            last[out] = std::max<std::int64_t>(last[out], static_cast<std::int64_t>(k));
+            for (std::uint32_t in : kernel.inputs)
+                last[plan_.rootOf(in)] =
+                    std::max<std::int64_t>(last[plan_.rootOf(in)], static_cast<std::int64_t>(k));
+        }
+        const std::uint64_t budget =
+            options_.target.l3.tileCapacity * options_.target.l3.tileCount / 2;
+        std::vector<std::uint64_t> used(kernels, 0);
+        std::vector<std::uint32_t> order;
+        for (std::uint32_t t = 0; t < tensors; ++t)
+            if (def[t] >= 0 && !pinnedExternal[t] && plan_.tensors[t].aliasOf < 0)
+                order.push_back(t);
+        std::ranges::stable_sort(order, {}, [&](std::uint32_t t) { return def[t]; });
+        for (std::uint32_t t : order) {
+            const auto from = static_cast<std::size_t>(def[t]);
+            const auto to = static_cast<std::size_t>(last[t]);
+            // Aligned like the binder's allocations.
+            const std::uint64_t bytes = (state_[t].bytes + 63) / 64 * 64;
+            bool fits = bytes <= budget;
+            for (std::size_t k = from; fits && k <= to; ++k)
+                fits = used[k] + bytes <= budget;
+            if (!fits)
+                continue;
+            home_[t] = Home::OnChip;
+            for (std::size_t k = from; k <= to; ++k)
+                used[k] += bytes;
+        }
     }
 
-    Expected<void> lowerMatMul(const ir::Operation& op) {
-        const auto where = [&] {
-            return fmt::format("{}: error: {} (MATMUL)", place(op), nodeLabel(op));
-        };
-        if (op.operands.size() < 2 || op.operands.size() > 3)
-            return fail("{}: expected 2 or 3 operands, got {}", where(), op.operands.size());
-        if (op.results.size() != 1)
-            return fail("{}: expected 1 result, got {}", where(), op.results.size());
-        for (std::size_t i = 0; i < op.operands.size(); ++i)
-            if (op.operands[i] == ir::kNoValue)
-                return fail("{}: operand {} is not connected", where(), i);
+    bool onChip(std::uint32_t tensor) const { return home_[plan_.rootOf(tensor)] == Home::OnChip; }
 
-        const ir::TensorType& a = graph_.value(op.operands[0]).type;
-        const ir::TensorType& b = graph_.value(op.operands[1]).type;
-        const ir::TensorType& c = graph_.value(op.results[0]).type;
-        for (const ir::TensorType* t : {&a, &b, &c}) {
-            if (t->shape.size() < 2)
-                return fail("{}: operands must have rank >= 2, got {}", where(),
-                            formatShape(t->shape));
-            if (!isFloat(t->dtype))
-                return fail(
-                    "{}: element type {} is not supported yet (MATMUL takes f8, f16, f32 and f64)",
-                    where(), dtypeName(t->dtype));
-        }
-        const auto rows = [](const ir::TensorType& t) { return t.shape[t.shape.size() - 2]; };
-        const auto cols = [](const ir::TensorType& t) { return t.shape[t.shape.size() - 1]; };
-        const std::int64_t M = rows(a), K = cols(a), N = cols(b);
-        if (rows(b) != K)
-            return fail("{}: inner dimensions differ: A is {}, B is {}", where(),
-                        formatShape(a.shape), formatShape(b.shape));
-        if (rows(c) != M || cols(c) != N)
-            return fail("{}: result is declared {} but A {} x B {} gives ...x{}x{}", where(),
-                        formatShape(c.shape), formatShape(a.shape), formatShape(b.shape), M, N);
+    // ---- ops ---------------------------------------------------------------------------------
+    // Brings a region of an input to L2: EXT -> L3 -> L2, or L3 -> L2 for an on-chip tensor.
+    std::uint32_t loadTile(std::uint32_t tensor, const dfx::Box& box, MoveKind kind) {
+        const std::optional<std::uint32_t> ready = ready_[plan_.rootOf(tensor)];
+        if (onChip(tensor))
+            return emitter_.emit(moveOp(kind, MemoryLevel::L3, MemoryLevel::L2, tensor, box),
+                                 {ready});
+        const std::uint32_t toL3 = emitter_.emit(
+            moveOp(kind, MemoryLevel::External, MemoryLevel::L3, tensor, box), {ready});
+        program_.hints->external_bytes += dfx::boxElements(box) * state_[tensor].elementBytes;
+        return emitter_.emit(moveOp(kind, MemoryLevel::L3, MemoryLevel::L2, tensor, box), {toL3});
+    }
 
-        if (M == 0 || N == 0 || K == 0)
-            return fail("{}: empty matrices are not supported (M={}, N={}, K={})", where(), M, N,
-                        K);
+    // Writes a finished output tile back: L2 -> L3 (on-chip tensor) or L2 -> L3 -> EXT.
+    std::uint32_t storeTile(std::uint32_t tensor, const dfx::Box& box, std::uint32_t after) {
+        const std::uint32_t toL3 = emitter_.emit(
+            moveOp(MoveKind::Flush, MemoryLevel::L2, MemoryLevel::L3, tensor, box), {after});
+        if (onChip(tensor))
+            return toL3;
+        program_.hints->external_bytes += dfx::boxElements(box) * state_[tensor].elementBytes;
+        return emitter_.emit(
+            moveOp(MoveKind::Flush, MemoryLevel::L3, MemoryLevel::External, tensor, box), {toL3});
+    }
 
-        // Batch: the result's leading dims; each operand has the same leading dims or none
-        // (broadcast).
-        const Shape batchDims(c.shape.begin(), c.shape.end() - 2);
-        const std::uint64_t batch = static_cast<std::uint64_t>(elementCount(batchDims).value_or(0));
-        if (batch == 0 || batch > UINT32_MAX || M > UINT32_MAX || N > UINT32_MAX || K > UINT32_MAX)
-            return fail("{}: iteration space {}x{}x{}x{} is out of range", where(), batch, M, N, K);
-        std::vector<std::uint8_t> batched;
-        for (ir::ValueId id : op.operands) {
-            const Shape& s = graph_.value(id).type.shape;
-            const Shape lead(s.begin(), s.end() - 2);
-            const bool allOnes = std::ranges::all_of(lead, [](std::int64_t d) { return d == 1; });
-            if (lead == batchDims && !allOnes)
-                batched.push_back(1);
-            else if (allOnes)
-                batched.push_back(0);
-            else
-                return fail("{}: batch dimensions of {} do not match the result {} (partial "
-                            "broadcasting is not "
-                            "supported yet)",
-                            where(), formatShape(s), formatShape(c.shape));
-        }
-        if (op.operands.size() == 3 && (rows(graph_.value(op.operands[2]).type) != M ||
-                                        cols(graph_.value(op.operands[2]).type) != N))
-            return fail("{}: accumulate input is {}, expected ...x{}x{}", where(),
-                        formatShape(graph_.value(op.operands[2]).type.shape), M, N);
+    void reserveOutput(std::uint32_t tensor) {
+        const std::uint32_t root = plan_.rootOf(tensor);
+        if (!onChip(root) || reserved_[root])
+            return;
+        reserved_[root] = true;
+        const dfx::View4& v = state_[root].view;
+        const dfx::Box whole{{0, 0, 0, 0},
+                             {static_cast<std::uint32_t>(v[0]), static_cast<std::uint32_t>(v[1]),
+                              static_cast<std::uint32_t>(v[2]), static_cast<std::uint32_t>(v[3])}};
+        emitter_.emit(dfx::Op(dfx::OpKind::Reserve, MoveKind::Load, MemoryLevel::L3,
+                              MemoryLevel::L3, 0, root, dfx::toRegion(whole)),
+                      {});
+    }
 
-        std::vector<TensorInfo*> inputs;
-        for (ir::ValueId id : op.operands) {
-            auto t = tensorFor(id, &op);
-            if (!t)
-                return std::unexpected(t.error());
-            inputs.push_back(*t);
-        }
-        auto out = tensorFor(op.results[0], &op);
-        if (!out)
-            return std::unexpected(out.error());
-        TensorInfo& C = **out;
+    dfx::KernelShape shapeOf(const PlannedKernel& k, const OpParams& viewParams,
+                             const std::array<std::uint32_t, 4>& space) const {
+        dfx::KernelShape s{.kind = k.op,
+                           .params = viewParams,
+                           .inputs = {},
+                           .output = state_[k.output].view,
+                           .iteration = space,
+                           .inputBatched = k.inputBatched};
+        for (std::uint32_t in : k.inputs)
+            s.inputs.push_back(state_[in].view);
+        return s;
+    }
 
-        auto tiling = chooseGemmTiling(
-            GemmShape{.m = static_cast<std::uint64_t>(M),
-                      .n = static_cast<std::uint64_t>(N),
-                      .k = static_cast<std::uint64_t>(K),
-                      .aElementBytes = inputs[0]->elementBytes,
-                      .bElementBytes = inputs[1]->elementBytes,
-                      .cElementBytes = C.elementBytes,
-                      .initElementBytes = inputs.size() == 3 ? inputs[2]->elementBytes : 0},
-            options_.target);
-        if (!tiling)
-            return fail("{}: {}", where(), tiling.error().message);
-        // Each tile step emits about five ops; refuse before allocating rather than run out of
-        // memory on an absurd graph.
-        const std::uint64_t steps = batch * ceilDiv(static_cast<std::uint64_t>(M), tiling->mt) *
-                                    ceilDiv(static_cast<std::uint64_t>(N), tiling->nt) *
-                                    ceilDiv(static_cast<std::uint64_t>(K), tiling->kt);
-        if (steps > kMaxTileSteps || emitter_.size() + 6 * steps > kMaxProgramOps)
-            return fail(
-                "{}: {}x{}x{}x{} needs {} tile steps of {}x{}x{}; a program holds at most {} ops "
-                "(about {} steps)",
-                where(), batch, M, N, K, steps, tiling->mt, tiling->nt, tiling->kt, kMaxProgramOps,
-                kMaxTileSteps);
-
+    std::unique_ptr<dfx::KernelT> kernelRecord(const PlannedKernel& k,
+                                               const std::array<std::uint32_t, 4>& space,
+                                               const std::array<std::uint32_t, 4>& tile) {
         auto kernel = std::make_unique<dfx::KernelT>();
-        kernel->name = fmt::format("{}#{}", op.name, op.nodeId);
-        kernel->source_node = op.nodeId;
-        kernel->kind = dfx::KernelKind::MatMul;
-        for (TensorInfo* t : inputs)
-            kernel->inputs.push_back(t->index);
-        kernel->output = C.index;
-        kernel->iteration_space = {static_cast<std::uint32_t>(batch), static_cast<std::uint32_t>(M),
-                                   static_cast<std::uint32_t>(N), static_cast<std::uint32_t>(K)};
-        kernel->input_batched = batched;
+        kernel->name = k.name;
+        kernel->source_node = k.nodeId;
+        kernel->kind = dfx::toKernelKind(k.op);
+        kernel->inputs = k.inputs;
+        kernel->output = k.output;
+        kernel->iteration_space.assign(space.begin(), space.end());
+        kernel->input_batched = k.inputBatched;
+        kernel->input_batched.resize(k.inputs.size(), 0); // vector kernels: not used
         for (MemoryLevel level : {MemoryLevel::L3, MemoryLevel::L2}) {
             auto t = std::make_unique<dfx::LevelTilingT>();
             t->level = level;
-            t->tile = {1, tiling->mt, tiling->nt, tiling->kt};
+            t->tile.assign(tile.begin(), tile.end());
             kernel->tilings.push_back(std::move(t));
         }
         kernel->dataflow = dfx::Dataflow::OutputStationary;
         kernel->loop_order = {0, 1, 2, 3};
         kernel->first_op = emitter_.size();
-        const std::uint32_t kernelIndex = static_cast<std::uint32_t>(program_.kernels.size());
+        kernel->params = dfx::toKernelParamsT(k.op, k.params, plan_.tensors[k.output].shape.size());
+        return kernel;
+    }
 
-        emitMatMulOps(kernelIndex, inputs, batched, C, batch, static_cast<std::uint32_t>(M),
-                      static_cast<std::uint32_t>(N), static_cast<std::uint32_t>(K), *tiling);
-
-        kernel->op_count = emitter_.size() - kernel->first_op;
-        program_.kernels.push_back(std::move(kernel));
-
-        auto& hints = *program_.hints;
-        hints.macs += batch * static_cast<std::uint64_t>(M) * static_cast<std::uint64_t>(N) *
-                      static_cast<std::uint64_t>(K);
-        const std::uint64_t outputTiles = batch *
-                                          ceilDiv(static_cast<std::uint64_t>(M), tiling->mt) *
-                                          ceilDiv(static_cast<std::uint64_t>(N), tiling->nt);
-        hints.parallelism =
-            static_cast<std::uint32_t>(std::max<std::uint64_t>(hints.parallelism, outputTiles));
+    Expected<void> lowerKernel(const PlannedKernel& k) {
+        reserveOutput(k.output);
+        const std::uint32_t firstOp = emitter_.size();
+        auto r = k.op == Operator::MatMul ? lowerMatMul(k) : lowerVector(k);
+        if (!r)
+            return r;
+        program_.kernels.back()->first_op = firstOp;
+        program_.kernels.back()->op_count = emitter_.size() - firstOp;
         return {};
     }
 
-    // Output-stationary tile loops (b, m, n, k): the output tile stays in L2 across the K loop,
-    // A and B tiles are loaded EXT -> L3 -> L2 for every step; the finished tile is flushed
-    // L2 -> L3 -> EXT. A barrier marks the output complete for later kernels.
-    void emitMatMulOps(std::uint32_t kernelIndex, const std::vector<TensorInfo*>& inputs,
-                       const std::vector<std::uint8_t>& batched, TensorInfo& C, std::uint64_t batch,
-                       std::uint32_t M, std::uint32_t N, std::uint32_t K,
-                       const GemmTiling& tiling) {
-        const std::array<dfx::MatMulOperand, 3> roles{dfx::MatMulOperand::A, dfx::MatMulOperand::B,
-                                                      dfx::MatMulOperand::C};
+    Expected<void> checkOpBudget(const PlannedKernel& k, std::uint64_t steps,
+                                 std::uint64_t opsPerStep) const {
+        if (steps <= kMaxTileSteps && emitter_.size() + opsPerStep * steps <= kMaxProgramOps)
+            return {};
+        return fail("{}: needs {} tile steps; a program holds at most {} ops (about {} steps)",
+                    where(k), steps, kMaxProgramOps, kMaxTileSteps);
+    }
+
+    // ---- GEMM kernels: output-stationary tile loops (b, m, n, k) ----------------------------
+    // The output tile stays in L2 across the K loop; A and B tiles are loaded for every step,
+    // an accumulate input at the first step, the bias at the last (when the epilogue runs).
+    Expected<void> lowerMatMul(const PlannedKernel& k) {
+        const TensorState& a = state_[k.inputs[0]];
+        const TensorState& b = state_[k.inputs[1]];
+        const TensorState& c = state_[k.output];
+        const std::uint64_t M = a.view[2], K = a.view[3];
+        const std::uint64_t N = k.params.transposeB ? b.view[2] : b.view[3];
+        const std::uint64_t batch = c.view[0] * c.view[1];
+        if (batch > UINT32_MAX)
+            return fail("{}: a batch of {} is out of range", where(k), batch);
+        const bool hasInit =
+            k.inputs.size() >= 3 && k.params.biasInput != 2; // inputs [A, B, C, (bias)]
+        auto tiling = chooseGemmTiling(
+            GemmShape{.m = M,
+                      .n = N,
+                      .k = K,
+                      .aElementBytes = a.elementBytes,
+                      .bElementBytes = b.elementBytes,
+                      .cElementBytes = c.elementBytes,
+                      .initElementBytes = hasInit ? state_[k.inputs[2]].elementBytes : 0},
+            tilingTarget_);
+        if (!tiling)
+            return fail("{}: {}", where(k), tiling.error().message);
+        const std::uint64_t steps =
+            batch * ceilDiv(M, tiling->mt) * ceilDiv(N, tiling->nt) * ceilDiv(K, tiling->kt);
+        if (auto r = checkOpBudget(k, steps, 6); !r)
+            return r;
+
+        const std::array<std::uint32_t, 4> space{
+            static_cast<std::uint32_t>(batch), static_cast<std::uint32_t>(M),
+            static_cast<std::uint32_t>(N), static_cast<std::uint32_t>(K)};
+        const auto kernelIndex = static_cast<std::uint32_t>(program_.kernels.size());
+        program_.kernels.push_back(kernelRecord(k, space, {1, tiling->mt, tiling->nt, tiling->kt}));
+        const OpParams viewParams = k.params; // MatMul parameters have no axes
+        const dfx::KernelShape shape = shapeOf(k, viewParams, space);
+        const bool epilogue = k.params.biasInput >= 0 || k.params.activation != Activation::None;
+
         auto& hints = *program_.hints;
         const std::uint32_t R = options_.target.compute.arrayRows,
-                            Cols = options_.target.compute.arrayCols;
+                            C = options_.target.compute.arrayCols;
         std::vector<std::uint32_t> finalStores;
-
-        // Two loads (EXT->L3, L3->L2) of one operand tile; returns the L2 load.
-        auto loadTile = [&](const TensorInfo& t, const dfx::Region& region, MoveKind kind) {
-            const std::uint32_t toL3 = emitter_.emit(
-                moveOp(kind, MemoryLevel::External, MemoryLevel::L3, t.index, region), {t.ready});
-            hints.external_bytes += regionBytes(region, t.elementBytes);
-            return emitter_.emit(moveOp(kind, MemoryLevel::L3, MemoryLevel::L2, t.index, region),
-                                 {toL3});
-        };
-
-        for (std::uint32_t b = 0; b < batch; ++b) {
-            for (std::uint32_t m = 0; m < M; m += tiling.mt) {
-                for (std::uint32_t n = 0; n < N; n += tiling.nt) {
+        for (std::uint32_t bi = 0; bi < batch; ++bi)
+            for (std::uint32_t m = 0; m < M; m += tiling->mt)
+                for (std::uint32_t n = 0; n < N; n += tiling->nt) {
                     std::optional<std::uint32_t> lastCompute;
-                    for (std::uint32_t k = 0; k < K; k += tiling.kt) {
-                        const dfx::MatMulTile tile{b,
-                                                   m,
-                                                   n,
-                                                   k,
-                                                   std::min(tiling.mt, M - m),
-                                                   std::min(tiling.nt, N - n),
-                                                   std::min(tiling.kt, K - k)};
-                        const MoveKind kind = k == 0 ? MoveKind::Load : MoveKind::Prefetch;
+                    for (std::uint32_t kk = 0; kk < K; kk += tiling->kt) {
+                        const dfx::MatMulTile t{bi,
+                                                m,
+                                                n,
+                                                kk,
+                                                std::min<std::uint32_t>(tiling->mt, static_cast<std::uint32_t>(M - m)),
+                                                std::min<std::uint32_t>(tiling->nt, static_cast<std::uint32_t>(N - n)),
+                                                std::min<std::uint32_t>(tiling->kt, static_cast<std::uint32_t>(K - kk))};
+                        const dfx::Box tile = dfx::toBox(dfx::toRegion(t));
+                        const bool first = kk == 0, last = kk + tiling->kt >= K;
+                        const MoveKind kind = first ? MoveKind::Load : MoveKind::Prefetch;
                         std::vector<std::uint32_t> deps;
-                        const std::size_t operandsThisStep = k == 0 ? inputs.size() : 2;
-                        for (std::size_t i = 0; i < operandsThisStep; ++i) {
-                            const dfx::Region region = dfx::matMulOperandRegion(
-                                roles[i], tile, inputs[i]->view, batched[i] != 0);
-                            deps.push_back(loadTile(*inputs[i], region, kind));
+                        for (std::size_t i = 0; i < k.inputs.size(); ++i) {
+                            const bool isBias = static_cast<int>(i) == k.params.biasInput;
+                            const bool needed = i < 2 || (isBias ? last : first);
+                            if (needed)
+                                deps.push_back(
+                                    loadTile(k.inputs[i], dfx::inputBox(shape, i, tile), kind));
                         }
                         if (lastCompute)
                             deps.push_back(*lastCompute);
-                        const std::uint32_t flags = k == 0 ? 0 : kAccumulateFlag;
-                        lastCompute = emitter_.emit(dfx::Op(dfx::OpKind::Compute, MoveKind::Load,
-                                                            MemoryLevel::L2, MemoryLevel::L2, flags,
-                                                            kernelIndex, dfx::toRegion(tile)),
-                                                    deps);
-                        hints.compute_cycles += ceilDiv(tile.mt, R) * ceilDiv(tile.nt, Cols) *
-                                                (2ull * R + Cols + tile.kt - 2);
+                        std::uint32_t flags = first ? 0 : kAccumulateFlag;
+                        if (last && epilogue)
+                            flags |= kEpilogueFlag;
+                        lastCompute = emitter_.emit(
+                            dfx::Op(dfx::OpKind::Compute, MoveKind::Load, MemoryLevel::L2,
+                                    MemoryLevel::L2, flags, kernelIndex, dfx::toRegion(tile)),
+                            deps);
+                        hints.compute_cycles += ceilDiv(t.mt, R) * ceilDiv(t.nt, C) *
+                                                (2ull * R + C + t.kt - 2);
                     }
-                    const dfx::MatMulTile tile{
-                        b, m, n, 0, std::min(tiling.mt, M - m), std::min(tiling.nt, N - n), 1};
-                    const dfx::Region region =
-                        dfx::matMulOperandRegion(dfx::MatMulOperand::C, tile, C.view, true);
-                    const std::uint32_t toL3 = emitter_.emit(
-                        moveOp(MoveKind::Flush, MemoryLevel::L2, MemoryLevel::L3, C.index, region),
-                        {lastCompute});
-                    finalStores.push_back(
-                        emitter_.emit(moveOp(MoveKind::Flush, MemoryLevel::L3,
-                                             MemoryLevel::External, C.index, region),
-                                      {toL3}));
-                    hints.external_bytes += regionBytes(region, C.elementBytes);
+                    const dfx::MatMulTile t{bi, m, n, 0,
+                                            std::min<std::uint32_t>(tiling->mt, static_cast<std::uint32_t>(M - m)),
+                                            std::min<std::uint32_t>(tiling->nt, static_cast<std::uint32_t>(N - n)), 1};
+                    finalStores.push_back(storeTile(k.output, dfx::outputBox(shape, dfx::toBox(dfx::toRegion(t))), *lastCompute));
                 }
-            }
-        }
-        C.ready = emitter_.emit(dfx::Op(dfx::OpKind::Barrier, MoveKind::Load, MemoryLevel::External,
-                                        MemoryLevel::External, 0, 0, dfx::Region()),
-                                finalStores);
+        finishKernel(k, finalStores);
+        hints.macs += batch * M * N * K;
+        hints.parallelism = static_cast<std::uint32_t>(std::max<std::uint64_t>(
+            hints.parallelism, batch * ceilDiv(M, tiling->mt) * ceilDiv(N, tiling->nt)));
+        return {};
     }
 
-    static std::uint64_t regionBytes(const dfx::Region& r, std::uint32_t elementBytes) {
-        const auto& e = *r.extent();
-        return std::uint64_t{e[0]} * e[1] * e[2] * e[3] * elementBytes;
+    // A barrier marks the kernel's output complete for later kernels.
+    void finishKernel(const PlannedKernel& k, const std::vector<std::uint32_t>& finalStores) {
+        ready_[plan_.rootOf(k.output)] =
+            emitter_.emit(dfx::Op(dfx::OpKind::Barrier, MoveKind::Load, MemoryLevel::External,
+                                  MemoryLevel::External, 0, 0, dfx::Region()),
+                          finalStores);
+    }
+
+    // ---- vector kernels: one pass of the array per tile ---------------------------------------
+    Expected<void> lowerVector(const PlannedKernel& k) {
+        const std::size_t rank = plan_.tensors[k.output].shape.size();
+        auto viewParams = dfx::toViewParams(k.op, k.params, rank);
+        if (!viewParams)
+            return fail("{}: its axis or permutation falls in the collapsed leading dimensions "
+                        "of a rank-{} tensor (at most 4 dimensions are addressable)",
+                        where(k), rank);
+        std::array<std::uint32_t, 4> space{};
+        const dfx::View4& out = state_[k.output].view;
+        if (k.op == Operator::Im2Col) {
+            const dfx::View4& x = state_[k.inputs[0]].view;
+            const auto extent = [](std::uint64_t size, std::uint32_t kernel, std::uint32_t stride,
+                                   std::uint32_t dilation, std::uint32_t pad0, std::uint32_t pad1) {
+                return static_cast<std::uint32_t>(
+                    (size + pad0 + pad1 - std::uint64_t{dilation} * (kernel - 1) - 1) / stride + 1);
+            };
+            space = {static_cast<std::uint32_t>(x[0]),
+                     extent(x[1], k.params.kernelH, k.params.strideH, k.params.dilationH,
+                            k.params.padTop, k.params.padBottom),
+                     extent(x[2], k.params.kernelW, k.params.strideW, k.params.dilationW,
+                            k.params.padLeft, k.params.padRight),
+                     1};
+        } else {
+            for (std::size_t d = 0; d < 4; ++d)
+                space[d] = static_cast<std::uint32_t>(out[d]);
+        }
+        const dfx::KernelShape shape = shapeOf(k, *viewParams, space);
+        std::vector<std::uint32_t> inBytes;
+        for (std::uint32_t in : k.inputs)
+            inBytes.push_back(state_[in].elementBytes);
+        auto tile = chooseVectorTile(shape, inBytes, state_[k.output].elementBytes, space,
+                                     options_.target);
+        if (!tile)
+            return fail("{}: {}", where(k), tile.error().message);
+        std::uint64_t steps = 1;
+        for (std::size_t d = 0; d < 4; ++d)
+            steps *= ceilDiv(space[d], (*tile)[d]);
+        if (auto r = checkOpBudget(k, steps, 2 * k.inputs.size() + 4); !r)
+            return r;
+
+        const auto kernelIndex = static_cast<std::uint32_t>(program_.kernels.size());
+        program_.kernels.push_back(kernelRecord(k, space, *tile));
+        std::vector<std::uint32_t> finalStores;
+        std::vector<std::uint32_t> deps;
+        const auto& e = *tile;
+        for (std::uint32_t i0 = 0; i0 < space[0]; i0 += e[0])
+            for (std::uint32_t i1 = 0; i1 < space[1]; i1 += e[1])
+                for (std::uint32_t i2 = 0; i2 < space[2]; i2 += e[2])
+                    for (std::uint32_t i3 = 0; i3 < space[3]; i3 += e[3]) {
+                        const dfx::Box box{{i0, i1, i2, i3},
+                                           {std::min(e[0], space[0] - i0),
+                                            std::min(e[1], space[1] - i1),
+                                            std::min(e[2], space[2] - i2),
+                                            std::min(e[3], space[3] - i3)}};
+                        deps.clear();
+                        for (std::size_t i = 0; i < k.inputs.size(); ++i)
+                            deps.push_back(loadTile(k.inputs[i], dfx::inputBox(shape, i, box),
+                                                    MoveKind::Load));
+                        const std::uint32_t compute = emitter_.emit(
+                            dfx::Op(dfx::OpKind::Compute, MoveKind::Load, MemoryLevel::L2,
+                                    MemoryLevel::L2, 0, kernelIndex, dfx::toRegion(box)),
+                            deps);
+                        finalStores.push_back(
+                            storeTile(k.output, dfx::outputBox(shape, box), compute));
+                    }
+        finishKernel(k, finalStores);
+        return {};
     }
 
     const ir::Graph& graph_;
     const LowerOptions& options_;
+    KpuConfig tilingTarget_;
+    KernelPlan plan_;
     dfx::ProgramT program_;
     OpEmitter emitter_;
-    std::map<ir::ValueId, TensorInfo> tensors_;
+    std::vector<TensorState> state_;
+    std::vector<Home> home_;
+    std::vector<std::optional<std::uint32_t>> ready_; // per root: op after which it is complete
+    std::vector<bool> reserved_;
 };
 
 } // namespace

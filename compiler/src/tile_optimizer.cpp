@@ -104,4 +104,66 @@ Expected<GemmTiling> chooseGemmTiling(const GemmShape& s, const KpuConfig& confi
     return best;
 }
 
+namespace {
+
+// Bytes of the operand and output regions of a tile with extent `extent` at `origin`.
+std::uint64_t tileBytes(const dfx::KernelShape& shape, const std::vector<std::uint32_t>& inBytes,
+                        std::uint32_t outBytes, const dfx::Box& tile) {
+    std::uint64_t bytes = dfx::boxElements(dfx::outputBox(shape, tile)) * outBytes;
+    for (std::size_t i = 0; i < shape.inputs.size(); ++i)
+        bytes += dfx::boxElements(dfx::inputBox(shape, i, tile)) * inBytes[i];
+    return bytes;
+}
+
+// The largest working set over the first tile and an interior one (window operators read
+// more rows away from the padded border).
+std::uint64_t worstTileBytes(const dfx::KernelShape& shape,
+                             const std::vector<std::uint32_t>& inBytes, std::uint32_t outBytes,
+                             const std::array<std::uint32_t, 4>& space,
+                             const std::array<std::uint32_t, 4>& extent) {
+    dfx::Box first{{0, 0, 0, 0}, extent};
+    dfx::Box middle = first;
+    for (std::size_t d = 0; d < 4; ++d)
+        middle.origin[d] = std::min(space[d] - extent[d], space[d] / 2);
+    return std::max(tileBytes(shape, inBytes, outBytes, first),
+                    tileBytes(shape, inBytes, outBytes, middle));
+}
+
+} // namespace
+
+Expected<std::array<std::uint32_t, 4>>
+chooseVectorTile(const dfx::KernelShape& shape, const std::vector<std::uint32_t>& inputElementBytes,
+                 std::uint32_t outputElementBytes, const std::array<std::uint32_t, 4>& space,
+                 const KpuConfig& config) {
+    const std::uint64_t budget =
+        std::min(config.l2.bankCapacity * config.l2.bankCount,
+                 config.l3.tileCapacity * config.l3.tileCount) /
+        4;
+    const auto pinned = dfx::pinnedDims(shape);
+    std::array<std::uint32_t, 4> extent = space;
+    auto bytes = [&] {
+        return worstTileBytes(shape, inputElementBytes, outputElementBytes, space, extent);
+    };
+    for (std::size_t d = 0; d < 4 && bytes() > budget; ++d) {
+        if (pinned[d] || space[d] <= 1)
+            continue;
+        // The largest extent along d that fits (bytes grow monotonically with it).
+        std::uint32_t lo = 1, hi = space[d];
+        while (lo < hi) {
+            const std::uint32_t mid = lo + (hi - lo + 1) / 2;
+            extent[d] = mid;
+            if (bytes() <= budget)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        extent[d] = lo;
+    }
+    if (const std::uint64_t need = bytes(); need > budget)
+        return fail("the smallest tile ({}x{}x{}x{}) needs {} bytes of on-chip working space; the "
+                    "configuration '{}' allows {} per tile (a quarter of min(L2, L3))",
+                    extent[0], extent[1], extent[2], extent[3], need, config.name, budget);
+    return extent;
+}
+
 } // namespace kpu::compiler

@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("kpu-kernel-compiler ") + KPU_VERSION);
     std::string input, output, configPath;
     std::int64_t batch = 1;
-    bool emitDfx = false, emitGraph = false;
+    bool emitDfx = false, emitGraph = false, noFuse = false;
     app.add_option("input", input, "Domain Flow Graph (.dfg)")->required();
     app.add_option("-o,--output", output, "object file to write (default: <input stem>.kpu)");
     app.add_option("--config", configPath,
@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 31)
                     .description("a batch size from 1 to 2^31"));
+    app.add_flag("--no-fuse", noFuse,
+                 "keep bias adds and activations as separate kernels (default: fused into the "
+                 "preceding MATMUL / FC / CONV2D)");
     app.add_flag("--emit-dfx", emitDfx, "print the DFX program as text");
     app.add_flag("--emit-graph", emitGraph, "print the graph IR");
     try {
@@ -49,7 +52,7 @@ int main(int argc, char** argv) {
     if (emitGraph)
         std::cout << kpu::ir::dumpGraph(*graph);
     auto result =
-        kpu::compiler::compileGraph(std::move(*graph), input, {.target = *config, .batch = batch});
+        kpu::compiler::compileGraph(std::move(*graph), input, {.target = *config, .batch = batch, .fuse = !noFuse});
     if (!result) {
         std::cerr << result.error().message << "\n";
         return 1;

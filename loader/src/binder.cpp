@@ -8,6 +8,7 @@
 #include "kpu/common/shape.h"
 #include "kpu/schema/kernel_regions.h"
 #include "kpu/simulator/timing.h"
+#include "kpu/simulator/vector_kernels.h"
 #include "next_fit_allocator.h"
 
 namespace kpu::loader {
@@ -58,6 +59,8 @@ struct TensorInfo {
     DType dtype = DType::F32;
     std::uint64_t bytes = 0;
     std::string name;
+    std::uint32_t root = 0; // the tensor whose storage this one shares (itself when not an alias)
+    std::size_t rank = 0;
 };
 
 // A residency: one copy of one tile at one on-chip level, from creation to last use.
@@ -68,13 +71,20 @@ struct Residency {
     std::uint32_t lastUse = 0; // DFX op index
     std::uint64_t address = 0; // level-global, set when bound
     bool bound = false;
+    // A whole on-chip tensor (a Reserve op): addressed in the tensor's own row-major layout,
+    // by every alias of it; moves into or out of it wait for the reservation.
+    bool whole = false;
+    std::uint32_t reservedBy = 0; // bound op that completes the reservation
 };
 
-// The residencies one DFX op touches. For moves: src (on-chip source) and dst (created).
-// For compute: A, B, init (Cin or the running output), out.
+// The residencies one DFX op touches. For moves: src (on-chip source) and dst (created, or a
+// whole on-chip tensor written in place). For compute: MatMul A, B, init (Cin or the running
+// output), bias, out; vector kernels: inputs, out.
 struct OpResidencies {
     std::optional<std::uint32_t> src, dst;
-    std::optional<std::uint32_t> a, b, init, out;
+    bool dstCreated = false;
+    std::optional<std::uint32_t> a, b, init, bias, out;
+    std::vector<std::uint32_t> inputs;
     bool createsOut = false;
 };
 
@@ -87,6 +97,7 @@ public:
         setUpGeometry();
         if (auto r = placeTensors(); !r)
             return std::unexpected(r.error());
+        buildKernelShapes();
         if (auto r = resolveResidencies(); !r)
             return std::unexpected(r.error());
         if (auto r = bindOps(); !r)
@@ -138,6 +149,17 @@ private:
                                                       t->shape() ? t->shape()->size() : 0);
             info.view = canonicalView4(shape).value_or(std::array<std::uint64_t, 4>{1, 1, 1, 1});
             info.bytes = byteSize(shape, info.elementBytes).value_or(0);
+            info.rank = shape.size();
+            info.root = static_cast<std::uint32_t>(tensors_.size());
+            if (t->alias_of() >= 0) { // a view of an earlier tensor's storage: no space of its own
+                info.root = static_cast<std::uint32_t>(t->alias_of());
+                schedule_.tensors.push_back(
+                    sim::TensorPlacement{.name = info.name,
+                                         .offset = schedule_.tensors[info.root].offset,
+                                         .bytes = info.bytes});
+                tensors_.push_back(std::move(info));
+                continue;
+            }
             std::optional<std::uint32_t> bank;
             for (std::uint32_t b = 0; b < banks; ++b) {
                 const std::uint64_t start = alignUp(used[b]);
@@ -203,11 +225,15 @@ private:
         return {t.view[1] * t.view[2] * t.view[3] * e, t.view[2] * t.view[3] * e, t.view[3] * e, e};
     }
 
+    std::uint64_t offsetInTensor(std::uint32_t tensor,
+                                 const std::array<std::uint32_t, 4>& origin) const {
+        const auto s = tensorStrides(tensor);
+        return origin[0] * s[0] + origin[1] * s[1] + origin[2] * s[2] + origin[3] * s[3];
+    }
+
     std::uint64_t externalAddress(std::uint32_t tensor,
                                   const std::array<std::uint32_t, 4>& origin) const {
-        const auto s = tensorStrides(tensor);
-        return schedule_.tensors[tensor].offset + origin[0] * s[0] + origin[1] * s[1] +
-               origin[2] * s[2] + origin[3] * s[3];
+        return schedule_.tensors[tensor].offset + offsetInTensor(tensor, origin);
     }
 
     // ---- pass 1: which tile copy each op reads and writes, and when each copy is last used ---
@@ -253,24 +279,49 @@ private:
                                 toArray(*region.extent())});
     }
 
+    // The on-chip whole-tensor residency holding `tensor` (through its root) at `level`.
+    std::optional<std::uint32_t> wholeResidency(Level level, std::uint32_t tensor) const {
+        if (level != Level::L3)
+            return std::nullopt;
+        const auto it = whole_.find(tensors_[tensor].root);
+        if (it == whole_.end())
+            return std::nullopt;
+        return it->second;
+    }
+
     Expected<void> resolveResidencies() {
         const auto& ops = *p_.ops();
         touched_.resize(ops.size());
         for (std::uint32_t i = 0; i < ops.size(); ++i) {
             const dfx::Op& op = *ops.Get(i);
             OpResidencies& r = touched_[i];
-            if (op.kind() == dfx::OpKind::DataMove) {
+            if (op.kind() == dfx::OpKind::Reserve) {
+                const std::uint32_t root = tensors_[op.index()].root;
+                const std::uint32_t id = createResidency(Level::L3, root, op.region(), i);
+                residencies_[id].whole = true;
+                whole_[root] = id;
+                r.dst = id;
+                r.dstCreated = true;
+            } else if (op.kind() == dfx::OpKind::DataMove) {
                 const Level from = toLevel(op.src_level()), to = toLevel(op.dst_level());
-                if (from != Level::External) {
+                if (auto w = wholeResidency(from, op.index())) {
+                    residencies_[*w].lastUse = i;
+                    r.src = *w;
+                } else if (from != Level::External) {
                     auto src = useResidency(from, op.index(), op.region(), i);
                     if (!src)
                         return std::unexpected(src.error());
                     r.src = *src;
+                    if (op.move_kind() == dfx::MoveKind::Flush)
+                        endResidency(from, op.index(), op.region());
                 }
-                if (op.move_kind() == dfx::MoveKind::Flush)
-                    endResidency(from, op.index(), op.region());
-                if (to != Level::External)
+                if (auto w = wholeResidency(to, op.index())) {
+                    residencies_[*w].lastUse = i;
+                    r.dst = *w;
+                } else if (to != Level::External) {
                     r.dst = createResidency(to, op.index(), op.region(), i);
+                    r.dstCreated = true;
+                }
             } else if (op.kind() == dfx::OpKind::Compute) {
                 if (auto res = resolveCompute(op, i, r); !res)
                     return res;
@@ -279,36 +330,73 @@ private:
         return {};
     }
 
+    // What the region functions need to know of each kernel (built once per kernel).
+    void buildKernelShapes() {
+        for (const dfx::Kernel* k : *p_.kernels()) {
+            const Operator kind = dfx::toOperator(k->kind());
+            dfx::KernelShape shape;
+            shape.kind = kind;
+            // The verifier has checked the parameters convert.
+            shape.params = dfx::toViewParams(kind, dfx::toOpParams(k->params()),
+                                             tensors_[k->output()].rank)
+                               .value_or(OpParams{});
+            for (std::uint32_t in : *k->inputs())
+                shape.inputs.push_back(tensors_[in].view);
+            shape.output = tensors_[k->output()].view;
+            const auto& space = *k->iteration_space();
+            for (std::size_t d = 0; d < 4 && d < space.size(); ++d)
+                shape.iteration[d] = space[static_cast<flatbuffers::uoffset_t>(d)];
+            if (k->input_batched())
+                shape.inputBatched.assign(k->input_batched()->begin(), k->input_batched()->end());
+            kernelShapes_.push_back(std::move(shape));
+        }
+    }
+
     Expected<void> resolveCompute(const dfx::Op& op, std::uint32_t i, OpResidencies& r) {
         const dfx::Kernel& kernel = *p_.kernels()->Get(op.index());
-        const dfx::MatMulTile tile = dfx::matMulTile(op.region());
+        const dfx::KernelShape& shape = kernelShapes_[op.index()];
+        const dfx::Box tile = dfx::toBox(op.region());
         const auto& inputs = *kernel.inputs();
-        auto operandRegion = [&](dfx::MatMulOperand role, std::uint32_t tensor, bool batched) {
-            return dfx::matMulOperandRegion(role, tile, tensors_[tensor].view, batched);
+        auto use = [&](std::size_t input) {
+            return useResidency(Level::L2, inputs[static_cast<flatbuffers::uoffset_t>(input)],
+                                dfx::toRegion(dfx::inputBox(shape, input, tile)), i);
         };
-        auto batched = [&](std::uint32_t input) { return kernel.input_batched()->Get(input) != 0; };
-        auto a = useResidency(Level::L2, inputs[0],
-                              operandRegion(dfx::MatMulOperand::A, inputs[0], batched(0)), i);
+        const dfx::Region outRegion = dfx::toRegion(dfx::outputBox(shape, tile));
+        if (shape.kind != Operator::MatMul) {
+            for (std::size_t in = 0; in < inputs.size(); ++in) {
+                auto res = use(in);
+                if (!res)
+                    return std::unexpected(res.error());
+                r.inputs.push_back(*res);
+            }
+            r.out = createResidency(Level::L2, kernel.output(), outRegion, i);
+            r.createsOut = true;
+            return {};
+        }
+        auto a = use(0);
         if (!a)
             return std::unexpected(a.error());
-        auto b = useResidency(Level::L2, inputs[1],
-                              operandRegion(dfx::MatMulOperand::B, inputs[1], batched(1)), i);
+        auto b = use(1);
         if (!b)
             return std::unexpected(b.error());
         r.a = *a;
         r.b = *b;
-        const dfx::Region outRegion = operandRegion(dfx::MatMulOperand::C, kernel.output(), true);
-        if (op.flags() & 1u) {
+        const int biasInput = shape.params.biasInput;
+        if (biasInput >= 0 && (op.flags() & dfx::kEpilogueFlag)) {
+            auto bias = use(static_cast<std::size_t>(biasInput));
+            if (!bias)
+                return std::unexpected(bias.error());
+            r.bias = *bias;
+        }
+        if (op.flags() & dfx::kAccumulateFlag) {
             auto out = useResidency(Level::L2, kernel.output(), outRegion, i);
             if (!out)
                 return std::unexpected(out.error());
             r.init = r.out = *out;
             return {};
         }
-        if (inputs.size() == 3) {
-            auto init =
-                useResidency(Level::L2, inputs[2],
-                             operandRegion(dfx::MatMulOperand::C, inputs[2], batched(2)), i);
+        if (inputs.size() >= 3 && biasInput != 2) {
+            auto init = use(2);
             if (!init)
                 return std::unexpected(init.error());
             r.init = *init;
@@ -413,19 +501,27 @@ private:
             const dfx::Op& op = *ops.Get(i);
             deps.clear();
             dfxDeps(i, deps);
-            if (op.kind() == dfx::OpKind::Barrier) {
+            Expected<void> r;
+            switch (op.kind()) {
+            case dfx::OpKind::Barrier: {
                 sim::BoundOp barrier;
                 barrier.sourceOp = i;
                 completion_[i] = schedule_.add(barrier, deps);
-            } else if (op.kind() == dfx::OpKind::DataMove) {
-                auto r = bindMove(op, i, deps);
-                if (!r)
-                    return r;
-            } else {
-                auto r = bindCompute(op, i, deps);
-                if (!r)
-                    return r;
+                break;
             }
+            case dfx::OpKind::Reserve:
+                r = bindReserve(i, deps);
+                break;
+            case dfx::OpKind::DataMove:
+                r = bindMove(op, i, deps);
+                break;
+            default:
+                r = kernelShapes_[op.index()].kind == Operator::MatMul ? bindMatMul(op, i, deps)
+                                                                       : bindVector(op, i, deps);
+                break;
+            }
+            if (!r)
+                return r;
             releaseDead(i, completion_[i]);
             if (schedule_.ops.size() > kMaxBoundOps)
                 return fail(
@@ -436,24 +532,49 @@ private:
         return {};
     }
 
+    // Space for a whole on-chip tensor; the barrier it becomes completes when the space is free
+    // (its write-after-read dependencies), and every move into or out of it waits for it.
+    Expected<void> bindReserve(std::uint32_t i, std::vector<std::uint32_t>& deps) {
+        const std::uint32_t id = *touched_[i].dst;
+        if (auto b = bindResidency(id, i, deps); !b)
+            return b;
+        sim::BoundOp barrier;
+        barrier.sourceOp = i;
+        completion_[i] = residencies_[id].reservedBy = schedule_.add(barrier, deps);
+        return {};
+    }
+
+    // Where a move reads or writes `tensor` at `origin`: in external memory or a whole on-chip
+    // tensor, the tensor's own layout; in a tile copy, the packed tile.
+    std::pair<sim::Address, std::array<std::uint64_t, 4>>
+    moveEnd(Level level, std::optional<std::uint32_t> residency, std::uint32_t tensor,
+            const std::array<std::uint32_t, 4>& origin, const std::array<std::uint32_t, 4>& extent,
+            std::vector<std::uint32_t>& deps) const {
+        if (!residency)
+            return {sim::Address{level, externalAddress(tensor, origin)}, tensorStrides(tensor)};
+        const Residency& r = residencies_[*residency];
+        if (!r.whole)
+            return {sim::Address{level, r.address},
+                    packedStrides(extent, tensors_[tensor].elementBytes)};
+        deps.push_back(r.reservedBy);
+        return {sim::Address{level, r.address + offsetInTensor(tensor, origin)},
+                tensorStrides(tensor)};
+    }
+
     Expected<void> bindMove(const dfx::Op& op, std::uint32_t i, std::vector<std::uint32_t>& deps) {
         const OpResidencies& r = touched_[i];
         const std::uint32_t tensor = op.index();
         const std::uint32_t e = tensors_[tensor].elementBytes;
+        const auto origin = toArray(*op.region().origin());
         const auto extent = toArray(*op.region().extent());
-        const auto packed = packedStrides(extent, e);
-        if (r.dst) {
+        if (r.dst && r.dstCreated) {
             if (auto b = bindResidency(*r.dst, i, deps); !b)
                 return b;
         }
-        const Level from = toLevel(op.src_level()), to = toLevel(op.dst_level());
-        const sim::Address src{from, r.src
-                                         ? residencies_[*r.src].address
-                                         : externalAddress(tensor, toArray(*op.region().origin()))};
-        const sim::Address dst{to, r.dst ? residencies_[*r.dst].address
-                                         : externalAddress(tensor, toArray(*op.region().origin()))};
-        const auto srcStrides = r.src ? packed : tensorStrides(tensor);
-        const auto dstStrides = r.dst ? packed : tensorStrides(tensor);
+        const auto [src, srcStrides] =
+            moveEnd(toLevel(op.src_level()), r.src, tensor, origin, extent, deps);
+        const auto [dst, dstStrides] =
+            moveEnd(toLevel(op.dst_level()), r.dst, tensor, origin, extent, deps);
         completion_[i] =
             schedule_.add(makeMove(i, src, srcStrides, dst, dstStrides, extent, e), deps);
         return {};
@@ -469,34 +590,81 @@ private:
         return *a;
     }
 
-    Expected<void> bindCompute(const dfx::Op& op, std::uint32_t i,
-                               std::vector<std::uint32_t>& dfxDepsOfOp) {
+    // Copies rows x cols elements of a packed L2 tile, starting at row r0, column c0, into a new
+    // packed L1 block; `transposed` reads a tile stored the other way round (a B tile kept as
+    // [N, K] streamed as a [K, N] block; r0 and c0 still count in the block's terms). Returns the block's L1 address and the
+    // move's bound op.
+    Expected<std::pair<std::uint64_t, std::uint32_t>>
+    streamToL1(const Residency& res, std::uint32_t r0, std::uint32_t c0, std::uint32_t rows,
+               std::uint32_t cols, bool transposed, std::uint32_t op,
+               const std::vector<std::uint32_t>& after) {
+        const TensorInfo& t = tensors_[res.tensor];
+        const std::uint64_t e = t.elementBytes;
+        std::vector<std::uint32_t> moveDeps = after;
+        auto l1 = allocateL1(std::uint64_t{rows} * cols * e, op, moveDeps);
+        if (!l1)
+            return std::unexpected(l1.error());
+        const std::uint64_t rowBytes = std::uint64_t{res.extent[3]} * e;
+        // Transposed, the block's rows (k) are the tile's columns and vice versa.
+        const sim::Address src{Level::L2, transposed ? res.address + c0 * rowBytes + r0 * e
+                                                     : res.address + r0 * rowBytes + c0 * e};
+        const std::array<std::uint32_t, 4> extent{1, 1, rows, cols};
+        std::array<std::uint64_t, 4> srcStrides{0, 0, rowBytes, e};
+        if (transposed) // element (k, n) of the block is element (n, k) of the tile
+            srcStrides = {0, 0, e, rowBytes};
+        const std::uint32_t move = schedule_.add(
+            makeMove(op, src, srcStrides, sim::Address{Level::L1, *l1},
+                     packedStrides(extent, t.elementBytes), extent, t.elementBytes),
+            moveDeps);
+        return std::pair{*l1, move};
+    }
+
+    // Drains a packed L1 block of rows x cols into an L2 tile at (r0, c0).
+    std::uint32_t drainToL2(std::uint64_t l1, const Residency& res, std::uint32_t r0,
+                            std::uint32_t c0, std::uint32_t rows, std::uint32_t cols,
+                            std::uint32_t op, std::uint32_t after) {
+        const std::uint32_t e = tensors_[res.tensor].elementBytes;
+        const std::uint64_t rowBytes = std::uint64_t{res.extent[3]} * e;
+        const std::array<std::uint32_t, 4> extent{1, 1, rows, cols};
+        const sim::Address dst{Level::L2, res.address + r0 * rowBytes + std::uint64_t{c0} * e};
+        return schedule_.add(makeMove(op, sim::Address{Level::L1, l1}, packedStrides(extent, e),
+                                      dst, {0, 0, rowBytes, e}, extent, e),
+                             std::span<const std::uint32_t>(&after, 1));
+    }
+
+    // A MatMul tile: for each array-sized block of the output tile, stream A and B strips (and
+    // the initial block, and the bias on the last step) into L1, run the array passes along K,
+    // and drain the block back to the output tile in L2.
+    Expected<void> bindMatMul(const dfx::Op& op, std::uint32_t i,
+                              std::vector<std::uint32_t>& dfxDepsOfOp) {
         const OpResidencies& r = touched_[i];
         if (r.createsOut) {
             if (auto b = bindResidency(*r.out, i, dfxDepsOfOp); !b)
                 return b;
         }
+        const dfx::KernelShape& shape = kernelShapes_[op.index()];
+        const OpParams& params = shape.params;
         const dfx::MatMulTile tile = dfx::matMulTile(op.region());
         const Residency& A = residencies_[*r.a];
         const Residency& B = residencies_[*r.b];
         const Residency& O = residencies_[*r.out];
         const Residency* I = r.init ? &residencies_[*r.init] : nullptr;
+        const Residency* bias = r.bias ? &residencies_[*r.bias] : nullptr;
         const TensorInfo& ta = tensors_[A.tensor];
         const TensorInfo& tb = tensors_[B.tensor];
         const TensorInfo& to = tensors_[O.tensor];
-        const TensorInfo* ti = I ? &tensors_[I->tensor] : nullptr;
+        const bool epilogue = (op.flags() & dfx::kEpilogueFlag) != 0;
 
         const std::uint32_t R = config_.compute.arrayRows, C = config_.compute.arrayCols;
         const std::uint32_t kc = l1DepthChunk(config_, ta.elementBytes, tb.elementBytes, tile.kt);
         const std::uint32_t arrayIndex = computeCount_++ % config_.compute.tileCount;
 
         std::vector<std::uint32_t> drains;
-        std::vector<std::uint32_t> deps;
         for (std::uint32_t bi = 0; bi < tile.mt; bi += R) {
             const std::uint32_t rows = std::min(R, tile.mt - bi);
             for (std::uint32_t bj = 0; bj < tile.nt; bj += C) {
                 const std::uint32_t cols = std::min(C, tile.nt - bj);
-                deps.assign(dfxDepsOfOp.begin(), dfxDepsOfOp.end());
+                std::vector<std::uint32_t> deps = dfxDepsOfOp;
                 auto out = allocateL1(std::uint64_t{rows} * cols * to.elementBytes, i, deps);
                 if (!out)
                     return std::unexpected(out.error());
@@ -504,58 +672,56 @@ private:
                 std::vector<std::uint64_t> passBlocks;
                 for (std::uint32_t bk = 0; bk < tile.kt; bk += kc) {
                     const std::uint32_t depth = std::min(kc, tile.kt - bk);
+                    const bool lastPass = bk + kc >= tile.kt;
                     std::vector<std::uint32_t> passDeps = deps;
-                    auto streamIn = [&](const Residency& res, const TensorInfo& t, std::uint32_t r0,
-                                        std::uint32_t c0, std::uint32_t nr,
-                                        std::uint32_t nc) -> Expected<std::uint64_t> {
-                        std::vector<std::uint32_t> moveDeps = dfxDepsOfOp;
-                        auto l1 = allocateL1(std::uint64_t{nr} * nc * t.elementBytes, i, moveDeps);
-                        if (!l1)
-                            return l1;
-                        const std::uint64_t rowBytes =
-                            std::uint64_t{res.extent[3]} * t.elementBytes;
-                        const sim::Address src{Level::L2, res.address + r0 * rowBytes +
-                                                              std::uint64_t{c0} * t.elementBytes};
-                        const std::array<std::uint32_t, 4> extent{1, 1, nr, nc};
-                        const auto strides = packedStrides(extent, t.elementBytes);
-                        const std::array<std::uint64_t, 4> srcStrides{0, 0, rowBytes,
-                                                                      t.elementBytes};
-                        passDeps.push_back(
-                            schedule_.add(makeMove(i, src, srcStrides, sim::Address{Level::L1, *l1},
-                                                   strides, extent, t.elementBytes),
-                                          moveDeps));
-                        passBlocks.push_back(*l1);
-                        return l1;
+                    auto stream = [&](const Residency& res, std::uint32_t r0, std::uint32_t c0,
+                                      std::uint32_t nr, std::uint32_t nc,
+                                      bool transposed) -> Expected<std::uint64_t> {
+                        auto s = streamToL1(res, r0, c0, nr, nc, transposed, i, dfxDepsOfOp);
+                        if (!s)
+                            return std::unexpected(s.error());
+                        passDeps.push_back(s->second);
+                        passBlocks.push_back(s->first);
+                        return s->first;
                     };
-                    auto a = streamIn(A, ta, bi, bk, rows, depth);
+                    auto a = stream(A, bi, bk, rows, depth, false);
                     if (!a)
                         return std::unexpected(a.error());
-                    auto b = streamIn(B, tb, bk, bj, depth, cols);
+                    // B's tile is [kt, nt], or [nt, kt] when stored transposed.
+                    auto b = stream(B, bk, bj, depth, cols, params.transposeB);
                     if (!b)
                         return std::unexpected(b.error());
-                    sim::ArrayOp pass{.m = rows,
-                                      .n = cols,
-                                      .k = depth,
-                                      .a = {Level::L1, *a},
-                                      .b = {Level::L1, *b},
-                                      .init = {},
-                                      .out = {Level::L1, *out},
-                                      .aType = ta.dtype,
-                                      .bType = tb.dtype,
-                                      .initType = to.dtype,
-                                      .outType = to.dtype,
-                                      .hasInit = false};
+                    sim::ArrayOp pass;
+                    pass.m = rows, pass.n = cols, pass.k = depth;
+                    pass.a = {Level::L1, *a};
+                    pass.b = {Level::L1, *b};
+                    pass.out = {Level::L1, *out};
+                    pass.aType = ta.dtype, pass.bType = tb.dtype;
+                    pass.initType = pass.outType = to.dtype;
                     if (previousPass) {
                         pass.init = pass.out;
                         pass.hasInit = true;
                         passDeps.push_back(*previousPass);
                     } else if (I) {
-                        auto init = streamIn(*I, *ti, bi, bj, rows, cols);
+                        auto init = stream(*I, bi, bj, rows, cols, false);
                         if (!init)
                             return std::unexpected(init.error());
                         pass.init = {Level::L1, *init};
-                        pass.initType = ti->dtype;
+                        pass.initType = tensors_[I->tensor].dtype;
                         pass.hasInit = true;
+                    }
+                    if (epilogue && lastPass) {
+                        if (bias) {
+                            auto bv = stream(*bias, 0, bj, 1, cols, false);
+                            if (!bv)
+                                return std::unexpected(bv.error());
+                            pass.hasBias = true;
+                            pass.bias = {Level::L1, *bv};
+                            pass.biasType = tensors_[bias->tensor].dtype;
+                        }
+                        pass.activation = params.activation;
+                        pass.activationMin = params.min;
+                        pass.activationMax = params.max;
                     }
                     sim::BoundOp arrayOp;
                     arrayOp.type = sim::OpType::Array;
@@ -563,23 +729,14 @@ private:
                     arrayOp.engineIndex = arrayIndex;
                     arrayOp.sourceOp = i;
                     arrayOp.array = pass;
-                    arrayOp.cycles = sim::arrayCycles(config_, depth);
+                    arrayOp.cycles = sim::arrayCycles(config_, depth) +
+                                     (epilogue && lastPass ? rows : 0);
                     previousPass = schedule_.add(arrayOp, passDeps);
                     for (std::uint64_t block : passBlocks)
                         allocatorFor(Level::L1).release(block, *previousPass);
                     passBlocks.clear();
                 }
-                // Drain the finished block back into the output tile in L2.
-                const std::uint64_t rowBytes = std::uint64_t{O.extent[3]} * to.elementBytes;
-                const std::array<std::uint32_t, 4> extent{1, 1, rows, cols};
-                const sim::Address dst{Level::L2, O.address + bi * rowBytes +
-                                                      std::uint64_t{bj} * to.elementBytes};
-                const std::array<std::uint64_t, 4> dstStrides{0, 0, rowBytes, to.elementBytes};
-                const std::uint32_t drain =
-                    schedule_.add(makeMove(i, sim::Address{Level::L1, *out},
-                                           packedStrides(extent, to.elementBytes), dst, dstStrides,
-                                           extent, to.elementBytes),
-                                  std::span<const std::uint32_t>(&*previousPass, 1));
+                const std::uint32_t drain = drainToL2(*out, O, bi, bj, rows, cols, i, *previousPass);
                 allocatorFor(Level::L1).release(*out, drain);
                 drains.push_back(drain);
             }
@@ -590,6 +747,70 @@ private:
         return {};
     }
 
+    // A vector kernel's tile: stream every input tile from L2 into L1, run one pass of the
+    // array's processing elements, drain the output tile back to L2.
+    Expected<void> bindVector(const dfx::Op& op, std::uint32_t i,
+                              std::vector<std::uint32_t>& dfxDepsOfOp) {
+        const OpResidencies& r = touched_[i];
+        if (auto b = bindResidency(*r.out, i, dfxDepsOfOp); !b)
+            return b;
+        const dfx::KernelShape& shape = kernelShapes_[op.index()];
+        const dfx::Box tile = dfx::toBox(op.region());
+        sim::VectorOp vop{.kind = shape.kind, .params = shape.params, .inputs = {}, .output = {}};
+        std::vector<std::uint32_t> passDeps = dfxDepsOfOp;
+        std::vector<std::uint64_t> blocks;
+        for (std::size_t in = 0; in < r.inputs.size(); ++in) {
+            const Residency& res = residencies_[r.inputs[in]];
+            const TensorInfo& t = tensors_[res.tensor];
+            const std::uint64_t bytes = residencyBytes(res);
+            std::vector<std::uint32_t> moveDeps = dfxDepsOfOp;
+            auto l1 = allocateL1(bytes, i, moveDeps);
+            if (!l1)
+                return std::unexpected(l1.error());
+            const auto packed = packedStrides(res.extent, t.elementBytes);
+            passDeps.push_back(schedule_.add(
+                makeMove(i, sim::Address{Level::L2, res.address}, packed,
+                         sim::Address{Level::L1, *l1}, packed, res.extent, t.elementBytes),
+                moveDeps));
+            blocks.push_back(*l1);
+            const dfx::Box box = dfx::inputBox(shape, in, tile);
+            vop.inputs.push_back(sim::VectorOperand{.at = {Level::L1, *l1},
+                                                    .dtype = t.dtype,
+                                                    .origin = box.origin,
+                                                    .extent = box.extent,
+                                                    .view = t.view});
+        }
+        const Residency& O = residencies_[*r.out];
+        const TensorInfo& to = tensors_[O.tensor];
+        auto out = allocateL1(residencyBytes(O), i, passDeps);
+        if (!out)
+            return std::unexpected(out.error());
+        const dfx::Box outBox = dfx::outputBox(shape, tile);
+        vop.output = sim::VectorOperand{.at = {Level::L1, *out},
+                                        .dtype = to.dtype,
+                                        .origin = outBox.origin,
+                                        .extent = outBox.extent,
+                                        .view = to.view};
+        sim::BoundOp pass;
+        pass.type = sim::OpType::Vector;
+        pass.engine = sim::EngineKind::Array;
+        pass.engineIndex = computeCount_++ % config_.compute.tileCount;
+        pass.sourceOp = i;
+        pass.cycles = sim::vectorCycles(config_, sim::vectorWork(vop));
+        pass.vector = static_cast<std::uint32_t>(schedule_.vectorOps.size());
+        schedule_.vectorOps.push_back(std::move(vop));
+        const std::uint32_t passOp = schedule_.add(pass, passDeps);
+        for (std::uint64_t block : blocks)
+            allocatorFor(Level::L1).release(block, passOp);
+        const auto packed = packedStrides(O.extent, to.elementBytes);
+        const std::uint32_t drain = schedule_.add(
+            makeMove(i, sim::Address{Level::L1, *out}, packed, sim::Address{Level::L2, O.address},
+                     packed, O.extent, to.elementBytes),
+            std::span<const std::uint32_t>(&passOp, 1));
+        allocatorFor(Level::L1).release(*out, drain);
+        completion_[i] = drain;
+        return {};
+    }
     const dfx::Program& p_;
     const KpuConfig& config_;
     std::string_view source_;
@@ -598,6 +819,8 @@ private:
     std::vector<NextFitAllocator> allocators_; // L3, L2, L1
     std::vector<Residency> residencies_;
     std::map<TileKey, std::uint32_t> resident_;
+    std::map<std::uint32_t, std::uint32_t> whole_; // root tensor -> its on-chip residency
+    std::vector<dfx::KernelShape> kernelShapes_;
     std::vector<OpResidencies> touched_;
     std::vector<std::vector<std::uint32_t>> dyingAt_;
     std::vector<std::uint32_t> completion_; // DFX op -> the bound op that completes it

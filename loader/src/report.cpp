@@ -69,6 +69,18 @@ std::string formatSchedule(const dfx::Program& program, const sim::Schedule& sch
                 a.k, op.cycles, depText);
             break;
         }
+        case sim::OpType::Vector: {
+            ++opsPerKind[static_cast<std::size_t>(op.engine)];
+            const sim::VectorOp& v = schedule.vectorOps[op.vector];
+            std::string ins;
+            for (const sim::VectorOperand& in : v.inputs)
+                ins += fmt::format("{}{:#x}", ins.empty() ? "" : ",", in.at.offset);
+            out += fmt::format("{:>7} {:>6}  {:<7} {:<15} {} {} -> {}  {}x{}x{}x{} {:>7}  {}\n", i,
+                               op.sourceOp, "vector", engineName(op), operatorName(v.kind), ins,
+                               address(v.output.at), v.output.extent[0], v.output.extent[1],
+                               v.output.extent[2], v.output.extent[3], op.cycles, depText);
+            break;
+        }
         case sim::OpType::Barrier:
             out += fmt::format("{:>7} {:>6}  {:<7} {:<15} {:<16} {:<16} {:>8} {:>7}  {}\n", i,
                                op.sourceOp, "barrier", "-", "", "", "", 0, depText);
@@ -76,7 +88,8 @@ std::string formatSchedule(const dfx::Program& program, const sim::Schedule& sch
         }
     }
     out += fmt::format(
-        "summary: {} DMA moves, {} BlockMover moves, {} Streamer moves, {} array passes\n",
+        "summary: {} DMA moves, {} BlockMover moves, {} Streamer moves, {} array and vector "
+        "passes\n",
         opsPerKind[0], opsPerKind[1], opsPerKind[2], opsPerKind[3]);
     for (std::size_t p = 0; p < 3; ++p)
         out += fmt::format("  bytes {:<9} {}\n", kLevelPairNames[p], bytesPerPair[p]);
@@ -95,8 +108,10 @@ std::string formatReport(const LoadedObject& object, const KpuConfig& config,
     out += fmt::format("  total cycles   {}\n", s.totalCycles);
     out += fmt::format("  time           {} at {} GHz\n",
                        formatTime(seconds(s.totalCycles, config)), config.clockGHz);
-    out += fmt::format("  bound ops      {} ({} array passes, {} MACs)\n", schedule.ops.size(),
-                       s.arrayPasses, s.macs);
+    out += fmt::format("  bound ops      {} ({} GEMM passes, {} vector passes, {} MACs)\n",
+                       schedule.ops.size(), s.arrayPasses, s.vectorPasses, s.macs);
+    out += fmt::format("  external bytes {} (to and from external memory)\n",
+                       s.bytesBetweenLevels[0]);
     out += "resources:\n";
     out += fmt::format("  {:<16} {:>12} {:>7} {:>9} {:>14}\n", "name", "busy cycles", "util", "ops",
                        "bytes");
@@ -111,7 +126,9 @@ std::string formatReport(const LoadedObject& object, const KpuConfig& config,
     for (std::size_t p = 0; p < 3; ++p)
         out += fmt::format("  {:<10} {:>14}\n", kLevelPairNames[p], s.bytesBetweenLevels[p]);
     if (!comparisons.empty()) {
-        out += "verify (reference executor, double accumulation):\n";
+        out += fmt::format("verify (reference executor of the graph, double accumulation; "
+                           "normwise tolerance {:.3g}):\n",
+                           comparisons.front().tolerance);
         for (const Comparison& c : comparisons)
             out += fmt::format(
                 "  {:<16} {:>10} elements  max abs err {:.3g}  max rel err {:.3g}  {}\n", c.tensor,
@@ -133,6 +150,8 @@ std::string reportJson(const LoadedObject& object, const KpuConfig& config,
     report["time_seconds"] = seconds(s.totalCycles, config);
     report["bound_ops"] = schedule.ops.size();
     report["array_passes"] = s.arrayPasses;
+    report["vector_passes"] = s.vectorPasses;
+    report["external_bytes"] = s.bytesBetweenLevels[0];
     report["macs"] = s.macs;
     json resources = json::array();
     for (const sim::EngineStats& e : s.engines)

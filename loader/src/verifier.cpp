@@ -28,6 +28,8 @@ public:
             return r;
         if (auto r = checkOps(); !r)
             return r;
+        if (auto r = checkGraph(); !r)
+            return r;
         return checkDependencies();
     }
 
@@ -73,6 +75,20 @@ private:
                 return error("tensors[{}] '{}'.shape: {} does not fit the 4-D canonical view", i,
                              name, formatShape(shape));
             views_.push_back(*view);
+            if (t.alias_of() >= 0) {
+                const auto target = static_cast<std::uint64_t>(t.alias_of());
+                if (target >= i || tensors.Get(static_cast<flatbuffers::uoffset_t>(target))->alias_of() >= 0)
+                    return error("tensors[{}] '{}'.alias_of: {} is not an earlier tensor that owns "
+                                 "its storage",
+                                 i, name, t.alias_of());
+                const dfx::Tensor& owner = *tensors.Get(static_cast<flatbuffers::uoffset_t>(target));
+                const std::span<const std::int64_t> ownerShape(
+                    owner.shape() ? owner.shape()->data() : nullptr,
+                    owner.shape() ? owner.shape()->size() : 0);
+                if (byteSize(ownerShape, dtypeSize(dfx::fromDType(owner.dtype()))) != bytes)
+                    return error("tensors[{}] '{}'.alias_of: tensor {} '{}' has a different size",
+                                 i, name, target, owner.name()->string_view());
+            }
         }
         return {};
     }
@@ -84,13 +100,16 @@ private:
         for (std::uint32_t i = 0; i < kernels.size(); ++i) {
             const dfx::Kernel& k = *kernels.Get(i);
             const std::string_view name = k.name()->string_view();
-            if (k.kind() != dfx::KernelKind::MatMul)
-                return error("kernels[{}] '{}'.kind: unknown value {}", i, name,
-                             static_cast<int>(k.kind()));
+            const auto kind = static_cast<int>(k.kind());
+            if (kind < 0 || kind >= static_cast<int>(Operator::Conv2D))
+                return error("kernels[{}] '{}'.kind: unknown value {} (graph-only operators are "
+                             "not kernels)",
+                             i, name, kind);
             const auto& inputs = *k.inputs();
-            if (inputs.size() < 2 || inputs.size() > 3)
-                return error("kernels[{}] '{}'.inputs: a matmul takes 2 or 3 inputs, got {}", i,
-                             name, inputs.size());
+            const auto [least, most] = inputCounts(dfx::toOperator(k.kind()));
+            if (inputs.size() < least || inputs.size() > most)
+                return error("kernels[{}] '{}'.inputs: {} takes {} to {} inputs, got {}", i, name,
+                             dfx::kernelKindName(k.kind()), least, most, inputs.size());
             for (std::uint32_t j = 0; j < inputs.size(); ++j)
                 if (inputs[j] >= tensorCount)
                     return error("kernels[{}] '{}'.inputs[{}]: tensor index {} out of range "
@@ -112,7 +131,9 @@ private:
                 if (space[d] == 0)
                     return error("kernels[{}] '{}'.iteration_space[{}]: must be positive", i, name,
                                  d);
-            if (auto r = checkMatMulShapes(i, k); !r)
+            if (auto r = k.kind() == dfx::KernelKind::MatMul ? checkMatMulShapes(i, k)
+                                                             : checkVectorShapes(i, k);
+                !r)
                 return r;
             if (auto r = checkTilingAndOrder(i, k); !r)
                 return r;
@@ -153,6 +174,137 @@ private:
         return {};
     }
 
+    // How many inputs each kernel kind takes.
+    static std::pair<std::size_t, std::size_t> inputCounts(Operator kind) {
+        switch (kind) {
+        case Operator::MatMul:
+            return {2, 4};
+        case Operator::Add:
+        case Operator::Sub:
+        case Operator::Mul:
+        case Operator::Div:
+            return {2, 2};
+        case Operator::Concat:
+            return {1, 64};
+        case Operator::LayerNorm:
+            return {1, 3};
+        case Operator::DepthwiseConv2D:
+            return {2, 3};
+        default:
+            return {1, 1};
+        }
+    }
+
+    // Vector kernels: the operand views agree with the kind, the iteration space is the
+    // output's view (Im2Col: [N, OH, OW, 1]), and the parameters are in range. Together with
+    // the region check of every Compute op this keeps the simulator's tile passes in bounds.
+    Expected<void> checkVectorShapes(std::uint32_t i, const dfx::Kernel& k) {
+        const std::string_view name = k.name()->string_view();
+        const Operator kind = dfx::toOperator(k.kind());
+        const auto& inputs = *k.inputs();
+        const auto& out = views_[k.output()];
+        const std::size_t rank = p_.tensors()->Get(k.output())->shape()
+                                     ? p_.tensors()->Get(k.output())->shape()->size()
+                                     : 0;
+        auto params = dfx::toViewParams(kind, dfx::toOpParams(k.params()), rank);
+        if (!params)
+            return error("kernels[{}] '{}'.params: the axis, permutation or padding does not "
+                         "address a dimension of the rank-{} output",
+                         i, name, rank);
+        const OpParams& p = *params;
+        auto bad = [&](std::string_view what) {
+            return error("kernels[{}] '{}': {}", i, name, what);
+        };
+        for (std::uint32_t in : inputs)
+            if (!isFloat(dfx::fromDType(p_.tensors()->Get(in)->dtype())))
+                return bad("every operand must be a floating-point tensor");
+        if (p.kernelH == 0 || p.kernelW == 0 || p.strideH == 0 || p.strideW == 0 ||
+            p.dilationH == 0 || p.dilationW == 0 || p.kernelH > 65536 || p.kernelW > 65536)
+            return bad("window sizes, strides and dilations must be positive");
+        const auto& space = *k.iteration_space();
+        const std::array<std::uint64_t, 4> iter{space[0], space[1], space[2], space[3]};
+        const auto in0 = views_[inputs[0]];
+        auto windowed = [](std::uint64_t size, std::uint64_t pad0, std::uint64_t pad1,
+                           std::uint64_t kernel, std::uint64_t stride,
+                           std::uint64_t dilation) -> std::uint64_t {
+            const std::uint64_t span = dilation * (kernel - 1) + 1;
+            return size + pad0 + pad1 < span ? 0 : (size + pad0 + pad1 - span) / stride + 1;
+        };
+        const std::uint64_t oh = windowed(in0[1], p.padTop, p.padBottom, p.kernelH, p.strideH,
+                                          kind == Operator::MaxPool2D || kind == Operator::AvgPool2D
+                                              ? 1
+                                              : p.dilationH);
+        const std::uint64_t ow = windowed(in0[2], p.padLeft, p.padRight, p.kernelW, p.strideW,
+                                          kind == Operator::MaxPool2D || kind == Operator::AvgPool2D
+                                              ? 1
+                                              : p.dilationW);
+        if (kind == Operator::Im2Col) {
+            if (iter != std::array<std::uint64_t, 4>{in0[0], oh, ow, 1} ||
+                out != std::array<std::uint64_t, 4>{1, 1, in0[0] * oh * ow,
+                                                    std::uint64_t{p.kernelH} * p.kernelW * in0[3]})
+                return bad("im2col iteration space or patch matrix does not match the input "
+                           "and window");
+            return {};
+        }
+        if (iter != out)
+            return bad("the iteration space must be the output's 4-D view");
+        switch (kind) {
+        case Operator::Transpose:
+            for (std::size_t d = 0; d < 4; ++d)
+                if (in0[p.perm[d]] != out[d])
+                    return bad("the output is not the permuted input");
+            return {};
+        case Operator::Concat: {
+            const auto axis = static_cast<std::size_t>(p.axis);
+            std::uint64_t total = 0;
+            for (std::uint32_t in : inputs) {
+                for (std::size_t d = 0; d < 4; ++d)
+                    if (d != axis && views_[in][d] != out[d])
+                        return bad("concatenated inputs must match the output off the axis");
+                total += views_[in][axis];
+            }
+            if (total != out[axis])
+                return bad("the inputs' extents along the axis do not add up to the output's");
+            return {};
+        }
+        case Operator::Pad:
+            for (std::size_t d = 0; d < 4; ++d)
+                if (in0[d] + p.padding[2 * d] + p.padding[2 * d + 1] != out[d])
+                    return bad("the output is not the padded input");
+            return {};
+        case Operator::ReduceSum:
+        case Operator::ReduceMax:
+        case Operator::ReduceMin:
+            for (std::size_t d = 0; d < 4; ++d)
+                if (out[d] != (d == static_cast<std::size_t>(p.axis) ? 1 : in0[d]))
+                    return bad("the output must be the input with the reduced axis of extent 1");
+            return {};
+        case Operator::MaxPool2D:
+        case Operator::AvgPool2D:
+        case Operator::DepthwiseConv2D: {
+            std::uint64_t channels = in0[3];
+            if (kind == Operator::DepthwiseConv2D) {
+                const auto& w = views_[inputs[1]];
+                if (w[0] != p.kernelH || w[1] != p.kernelW || w[2] != in0[3])
+                    return bad("depthwise weights must be [KH, KW, C, M]");
+                channels = in0[3] * w[3];
+                if (inputs.size() == 3 &&
+                    views_[inputs[2]] != std::array<std::uint64_t, 4>{1, 1, 1, channels})
+                    return bad("the depthwise bias must have C*M elements");
+            }
+            if (out != std::array<std::uint64_t, 4>{in0[0], oh, ow, channels})
+                return bad("the output dimensions do not follow from the input and window");
+            return {};
+        }
+        default: // elementwise, softmax, layernorm: inputs broadcast to the output
+            for (std::uint32_t in : inputs)
+                for (std::size_t d = 0; d < 4; ++d)
+                    if (views_[in][d] != out[d] && views_[in][d] != 1)
+                        return bad("an input does not broadcast to the output");
+            return {};
+        }
+    }
+
     Expected<void> checkMatMulShapes(std::uint32_t i, const dfx::Kernel& k) {
         const auto& space = *k.iteration_space();
         const std::uint64_t batch = space[0], M = space[1], N = space[2], K = space[3];
@@ -164,11 +316,30 @@ private:
             bool batched;
             const char* what;
         };
-        std::vector<Expect> expects{{inputs[0], M, K, k.input_batched()->Get(0) != 0, "A"},
-                                    {inputs[1], K, N, k.input_batched()->Get(1) != 0, "B"},
-                                    {k.output(), M, N, true, "output"}};
-        if (inputs.size() == 3)
-            expects.push_back({inputs[2], M, N, k.input_batched()->Get(2) != 0, "C"});
+        const OpParams params = dfx::toOpParams(k.params());
+        if (params.biasInput >= 0 &&
+            (params.biasInput < 2 || static_cast<std::uint32_t>(params.biasInput) >= inputs.size()))
+            return error("kernels[{}] '{}'.params.bias_input: {} is not an input after A and B", i,
+                         name, params.biasInput);
+        if (params.activation > Activation::Tanh)
+            return error("kernels[{}] '{}'.params.activation: unknown value {}", i, name,
+                         static_cast<int>(params.activation));
+        const bool batchedB = k.input_batched()->Get(1) != 0;
+        std::vector<Expect> expects{
+            {inputs[0], M, K, k.input_batched()->Get(0) != 0, "A"},
+            params.transposeB ? Expect{inputs[1], N, K, batchedB, "B"}
+                              : Expect{inputs[1], K, N, batchedB, "B"},
+            {k.output(), M, N, true, "output"}};
+        for (std::uint32_t j = 2; j < inputs.size(); ++j) {
+            if (static_cast<int>(j) == params.biasInput)
+                expects.push_back({inputs[j], 1, N, false, "bias"});
+            else if (j == 2)
+                expects.push_back({inputs[j], M, N, k.input_batched()->Get(2) != 0, "C"});
+            else
+                return error("kernels[{}] '{}'.inputs: a matmul takes A, B, an optional C and an "
+                             "optional bias",
+                             i, name);
+        }
         for (const Expect& e : expects) {
             const auto& v = views_[e.tensor];
             const std::uint64_t tensorBatch = v[0] * v[1];
@@ -243,17 +414,40 @@ private:
                 if (op.dst_level() != MemoryLevel::L2 || op.src_level() != MemoryLevel::L2)
                     return error(
                         "ops[{}]: compute operands must be in L2 (src_level and dst_level)", i);
-                if (op.flags() & ~1u)
-                    return error(
-                        "ops[{}].flags: unknown bits {:#x} (only bit 0, accumulate, is defined)", i,
-                        op.flags() & ~1u);
-                const auto& space = *p_.kernels()->Get(op.index())->iteration_space();
+                if (op.flags() & ~dfx::kKnownComputeFlags)
+                    return error("ops[{}].flags: unknown bits {:#x} (bit 0 accumulate and bit 1 "
+                                 "epilogue are defined)",
+                                 i, op.flags() & ~dfx::kKnownComputeFlags);
+                const dfx::Kernel& kernel = *p_.kernels()->Get(op.index());
+                const auto& space = *kernel.iteration_space();
                 const std::array<std::uint64_t, 4> bounds{space[0], space[1], space[2], space[3]};
                 // A MatMul tile covers one batch element: extent[0] is 1.
-                if (op.region().extent()->Get(0) != 1 || !regionInside(op.region(), bounds))
+                if ((kernel.kind() == dfx::KernelKind::MatMul &&
+                     op.region().extent()->Get(0) != 1) ||
+                    !regionInside(op.region(), bounds))
                     return error(
                         "ops[{}].region: {} is outside the iteration space of kernel {} [{}]", i,
                         regionText(op.region()), op.index(), fmt::join(space, ","));
+                if (auto r = checkOperandRegions(i, op, kernel); !r)
+                    return r;
+                break;
+            }
+            case dfx::OpKind::Reserve: {
+                if (op.index() >= tensorCount)
+                    return error(
+                        "ops[{}].index: tensor index {} out of range (object has {} tensors)", i,
+                        op.index(), tensorCount);
+                const auto& v = views_[op.index()];
+                const dfx::Box whole{{0, 0, 0, 0},
+                                     {static_cast<std::uint32_t>(v[0]),
+                                      static_cast<std::uint32_t>(v[1]),
+                                      static_cast<std::uint32_t>(v[2]),
+                                      static_cast<std::uint32_t>(v[3])}};
+                if (p_.tensors()->Get(op.index())->alias_of() >= 0 ||
+                    op.dst_level() != MemoryLevel::L3 || dfx::toBox(op.region()) != whole)
+                    return error("ops[{}]: a reserve names a whole tensor that owns its storage, "
+                                 "at level L3",
+                                 i);
                 break;
             }
             case dfx::OpKind::Barrier:
@@ -261,6 +455,60 @@ private:
             default:
                 return error("ops[{}].kind: unknown value {}", i, static_cast<int>(op.kind()));
             }
+        }
+        return {};
+    }
+
+    // Every operand region a compute tile reads or writes lies inside its tensor.
+    Expected<void> checkOperandRegions(std::uint32_t i, const dfx::Op& op,
+                                       const dfx::Kernel& kernel) {
+        if (shapes_.empty())
+            buildShapes();
+        const dfx::KernelShape& shape = shapes_[op.index()];
+        const dfx::Box tile = dfx::toBox(op.region());
+        const auto& inputs = *kernel.inputs();
+        for (std::size_t j = 0; j < inputs.size(); ++j)
+            if (!dfx::boxInside(dfx::inputBox(shape, j, tile), views_[inputs[static_cast<flatbuffers::uoffset_t>(j)]]))
+                return error("ops[{}]: the tile {} reads outside input {} of kernel {}", i,
+                             regionText(op.region()), j, op.index());
+        if (!dfx::boxInside(dfx::outputBox(shape, tile), views_[kernel.output()]))
+            return error("ops[{}]: the tile {} writes outside the output of kernel {}", i,
+                         regionText(op.region()), op.index());
+        return {};
+    }
+
+    void buildShapes() {
+        for (const dfx::Kernel* k : *p_.kernels()) {
+            dfx::KernelShape shape;
+            shape.kind = dfx::toOperator(k->kind());
+            const auto* outShape = p_.tensors()->Get(k->output())->shape();
+            shape.params = dfx::toViewParams(shape.kind, dfx::toOpParams(k->params()),
+                                             outShape ? outShape->size() : 0)
+                               .value_or(OpParams{});
+            for (std::uint32_t in : *k->inputs())
+                shape.inputs.push_back(views_[in]);
+            shape.output = views_[k->output()];
+            for (std::size_t d = 0; d < 4; ++d)
+                shape.iteration[d] = k->iteration_space()->Get(static_cast<flatbuffers::uoffset_t>(d));
+            shape.inputBatched.assign(k->input_batched()->begin(), k->input_batched()->end());
+            shapes_.push_back(std::move(shape));
+        }
+    }
+
+    Expected<void> checkGraph() {
+        if (!p_.graph())
+            return error("graph: missing (the reference executor needs the source graph)");
+        const std::uint32_t tensorCount = p_.tensors()->size();
+        for (std::uint32_t i = 0; i < p_.graph()->size(); ++i) {
+            const dfx::GraphNode& n = *p_.graph()->Get(i);
+            if (static_cast<int>(n.kind()) >= kOperatorCount)
+                return error("graph[{}].kind: unknown value {}", i, static_cast<int>(n.kind()));
+            if (n.output() >= tensorCount)
+                return error("graph[{}].output: tensor index {} out of range", i, n.output());
+            if (n.inputs())
+                for (std::uint32_t in : *n.inputs())
+                    if (in >= tensorCount)
+                        return error("graph[{}].inputs: tensor index {} out of range", i, in);
         }
         return {};
     }
@@ -339,6 +587,7 @@ private:
     const dfx::Program& p_;
     std::string_view source_;
     std::vector<std::array<std::uint64_t, 4>> views_;
+    std::vector<dfx::KernelShape> shapes_;
 };
 
 } // namespace

@@ -60,8 +60,13 @@ int run(const std::string& objectPath, const std::string& configPath,
     if (auto r = kpu::loader::writeOutputs(*object->program, *result, *outputFiles); !r)
         return report(r.error());
     std::vector<kpu::loader::Comparison> comparisons;
-    if (verify)
-        comparisons = kpu::loader::verifyOutputs(*object->program, *config, *inputs, *result);
+    if (verify) {
+        auto checked =
+            kpu::loader::verifyOutputs(*object->program, *inputs, *result, objectPath);
+        if (!checked)
+            return report(checked.error());
+        comparisons = std::move(*checked);
+    }
     std::cout << (json ? kpu::loader::reportJson(*object, *config, *schedule, *result, comparisons)
                        : kpu::loader::formatReport(*object, *config, *schedule, *result,
                                                    comparisons));

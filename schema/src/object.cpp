@@ -1,5 +1,6 @@
 #include "kpu/schema/object.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <string>
@@ -92,6 +93,65 @@ std::string_view dataflowName(Dataflow dataflow) {
         return "input-stationary";
     }
     return "?";
+}
+
+OpParams toOpParams(const KernelParams* t) {
+    OpParams p;
+    if (!t)
+        return p;
+    p.axis = t->axis();
+    if (t->perm())
+        for (flatbuffers::uoffset_t i = 0; i < t->perm()->size() && i < p.perm.size(); ++i)
+            p.perm[i] = t->perm()->Get(i);
+    if (const auto* w = t->window(); w && w->size() >= 10) {
+        p.kernelH = w->Get(0), p.kernelW = w->Get(1);
+        p.strideH = w->Get(2), p.strideW = w->Get(3);
+        p.dilationH = w->Get(4), p.dilationW = w->Get(5);
+        p.padTop = w->Get(6), p.padBottom = w->Get(7), p.padLeft = w->Get(8), p.padRight = w->Get(9);
+    }
+    if (t->padding())
+        for (flatbuffers::uoffset_t i = 0; i < t->padding()->size() && i < p.padding.size(); ++i)
+            p.padding[i] = t->padding()->Get(i);
+    p.min = t->min();
+    p.max = t->max();
+    p.epsilon = t->epsilon();
+    p.padValue = t->pad_value();
+    p.transposeB = t->transpose_b();
+    p.biasInput = t->bias_input();
+    p.activation = static_cast<kpu::Activation>(t->activation());
+    return p;
+}
+
+std::unique_ptr<KernelParamsT> toKernelParamsT(Operator op, const OpParams& p, std::size_t rank) {
+    auto t = std::make_unique<KernelParamsT>();
+    t->axis = p.axis;
+    t->min = p.min;
+    t->max = p.max;
+    t->epsilon = p.epsilon;
+    t->pad_value = p.padValue;
+    t->transpose_b = p.transposeB;
+    t->bias_input = p.biasInput;
+    t->activation = static_cast<dfx::Activation>(p.activation);
+    switch (op) {
+    case Operator::Transpose:
+        t->perm.assign(p.perm.begin(), p.perm.begin() + std::min(rank, p.perm.size()));
+        break;
+    case Operator::Pad:
+        t->padding.assign(p.padding.begin(),
+                          p.padding.begin() + std::min(2 * rank, p.padding.size()));
+        break;
+    case Operator::Conv2D:
+    case Operator::DepthwiseConv2D:
+    case Operator::MaxPool2D:
+    case Operator::AvgPool2D:
+    case Operator::Im2Col:
+        t->window = {p.kernelH, p.kernelW,   p.strideH, p.strideW,  p.dilationH,
+                     p.dilationW, p.padTop, p.padBottom, p.padLeft, p.padRight};
+        break;
+    default:
+        break;
+    }
+    return t;
 }
 
 std::string_view kernelKindName(KernelKind kind) {

@@ -11,6 +11,7 @@
 #include "kpu/common/float_convert.h"
 #include "kpu/common/shape.h"
 #include "kpu/simulator/tile_kernels.h"
+#include "kpu/simulator/vector_kernels.h"
 
 namespace kpu::sim {
 
@@ -147,6 +148,15 @@ void Simulator::executeArray(const ArrayOp& op) {
                                             .c = c,
                                             .ldc = op.n,
                                             .accumulate = op.hasInit});
+        if (op.hasBias || op.activation != Activation::None) {
+            std::vector<double> bias;
+            if (op.hasBias) {
+                bias.resize(op.n);
+                convertToF64(op.biasType, at(op.bias), bias.data(), op.n);
+            }
+            applyEpilogueF64(c, op.m, op.n, op.hasBias ? bias.data() : nullptr, op.activation,
+                             op.activationMin, op.activationMax);
+        }
         convertFromF64(op.outType, c, at(op.out), cm);
         return;
     }
@@ -179,8 +189,32 @@ void Simulator::executeArray(const ArrayOp& op) {
                                         .c = c,
                                         .ldc = op.n,
                                         .accumulate = op.hasInit});
+    if (op.hasBias || op.activation != Activation::None) {
+        const float* bias = nullptr;
+        if (op.hasBias) {
+            scratchBias_.resize(op.n);
+            bias = asF32(op.biasType, op.bias, scratchBias_.data(), op.n);
+        }
+        applyEpilogueF32(c, op.m, op.n, bias, op.activation, op.activationMin, op.activationMax);
+    }
     if (op.outType != DType::F32)
         convertFromF32(op.outType, c, at(op.out), cm);
+}
+
+void Simulator::executeVector(const VectorOp& op) {
+    std::array<const std::uint8_t*, 8> small{};
+    std::vector<const std::uint8_t*> many;
+    std::span<const std::uint8_t* const> inputs;
+    if (op.inputs.size() <= small.size()) {
+        for (std::size_t i = 0; i < op.inputs.size(); ++i)
+            small[i] = at(op.inputs[i].at);
+        inputs = std::span(small.data(), op.inputs.size());
+    } else {
+        for (const VectorOperand& in : op.inputs)
+            many.push_back(at(in.at));
+        inputs = many;
+    }
+    executeVectorOp(op, inputs, at(op.output.at));
 }
 
 RunStats Simulator::run(const Schedule& schedule, const RunOptions& options) {
@@ -229,6 +263,10 @@ RunStats Simulator::run(const Schedule& schedule, const RunOptions& options) {
             stats.bytesBetweenLevels[static_cast<std::size_t>(nearer) - 1] += op.bytes;
             if (options.functional)
                 executeMove(op.move);
+        } else if (op.type == OpType::Vector) {
+            ++stats.vectorPasses;
+            if (options.functional)
+                executeVector(schedule.vectorOps[op.vector]);
         } else {
             stats.macs += std::uint64_t{op.array.m} * op.array.n * op.array.k;
             ++stats.arrayPasses;

@@ -49,4 +49,40 @@ std::uint64_t arrayCycles(const KpuConfig& config, std::uint32_t k) {
     return 2 * rows + cols + k - 2;
 }
 
+std::uint64_t vectorCycles(const KpuConfig& config, std::uint64_t work) {
+    const std::uint64_t rows = config.compute.arrayRows, cols = config.compute.arrayCols;
+    return (work + rows * cols - 1) / (rows * cols) + rows + cols;
+}
+
+std::uint64_t vectorWork(const VectorOp& op) {
+    const auto elements = [](const VectorOperand& o) {
+        return std::uint64_t{o.extent[0]} * o.extent[1] * o.extent[2] * o.extent[3];
+    };
+    const std::uint64_t out = elements(op.output);
+    const std::uint64_t in = op.inputs.empty() ? out : elements(op.inputs[0]);
+    switch (op.kind) {
+    case Operator::Div:
+    case Operator::Reciprocal:
+    case Operator::Exp:
+    case Operator::Sigmoid:
+    case Operator::Tanh:
+    case Operator::Gelu:
+        return 4 * out;
+    case Operator::ReduceSum:
+    case Operator::ReduceMax:
+    case Operator::ReduceMin:
+        return in;
+    case Operator::Softmax:
+        return 4 * in;
+    case Operator::LayerNorm:
+        return 6 * in;
+    case Operator::MaxPool2D:
+    case Operator::AvgPool2D:
+    case Operator::DepthwiseConv2D:
+        return out * op.params.kernelH * op.params.kernelW;
+    default:
+        return out;
+    }
+}
+
 } // namespace kpu::sim

@@ -8,7 +8,7 @@
 namespace kpu::ir {
 namespace {
 
-constexpr std::array<std::pair<OpKind, std::string_view>, 37> kOpNames{{
+constexpr std::array<std::pair<OpKind, std::string_view>, 41> kOpNames{{
     {OpKind::FunctionArgument, "FUNCTION_ARGUMENT"},
     {OpKind::Function, "FUNCTION"},
     {OpKind::FunctionReturn, "FUNCTION_RETURN"},
@@ -30,6 +30,8 @@ constexpr std::array<std::pair<OpKind, std::string_view>, 37> kOpNames{{
     {OpKind::Sigmoid, "SIGMOID"},
     {OpKind::Relu, "RELU"},
     {OpKind::Clamp, "CLAMP"},
+    {OpKind::Gelu, "GELU"},
+    {OpKind::Tanh, "TANH"},
     {OpKind::Abs, "ABS"},
     {OpKind::Negate, "NEGATE"},
     {OpKind::Cast, "CAST"},
@@ -42,6 +44,8 @@ constexpr std::array<std::pair<OpKind, std::string_view>, 37> kOpNames{{
     {OpKind::ReduceMax, "REDUCE_MAX"},
     {OpKind::ReduceMin, "REDUCE_MIN"},
     {OpKind::ReduceProd, "REDUCE_PROD"},
+    {OpKind::Softmax, "SOFTMAX"},
+    {OpKind::LayerNorm, "LAYERNORM"},
     {OpKind::MaxPool2D, "MAXPOOL2D"},
     {OpKind::AvgPool2D, "AVGPOOL2D"},
     {OpKind::FusedMatMulBiasAct, "FUSED_MATMUL_BIAS_ACT"},

@@ -15,6 +15,7 @@ namespace kpu::compiler {
 struct CompileOptions {
     KpuConfig target = defaultConfig();
     std::int64_t batch = 1; // value of dynamic '?' dimensions
+    bool fuse = true;       // fuse bias adds and activations into GEMM kernels
 };
 
 struct CompileResult {

@@ -13,8 +13,9 @@
 
 namespace kpu::ir {
 
-// Every operator the domain_flow library defines, plus our extensions. `Unknown` is an
-// operator spelling we do not recognise; the reader keeps it so any file can be loaded.
+// Every operator the domain_flow library defines, plus our extensions (SOFTMAX, LAYERNORM,
+// GELU, TANH; docs/operators.md). `Unknown` is an operator spelling we do not recognise; the
+// reader keeps it so any file can be loaded.
 enum class OpKind {
     FunctionArgument,
     Function,
@@ -37,6 +38,8 @@ enum class OpKind {
     Sigmoid,
     Relu,
     Clamp,
+    Gelu, // extension
+    Tanh, // extension
     Abs,
     Negate,
     Cast,
@@ -49,6 +52,8 @@ enum class OpKind {
     ReduceMax,
     ReduceMin,
     ReduceProd,
+    Softmax,   // extension
+    LayerNorm, // extension
     MaxPool2D,
     AvgPool2D,
     FusedMatMulBiasAct,

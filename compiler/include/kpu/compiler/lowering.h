@@ -13,10 +13,12 @@ namespace kpu::compiler {
 struct LowerOptions {
     KpuConfig target = defaultConfig(); // the configuration tiles are chosen for
     std::string sourceFile;             // for messages and the object's header
+    bool fuse = true; // GEMM kernels absorb a following bias add and activation
 };
 
 // Compute op flag bits (dfx::Op::flags).
-inline constexpr std::uint32_t kAccumulateFlag = 1u << 0;
+using dfx::kAccumulateFlag;
+using dfx::kEpilogueFlag;
 
 // Errors name the file and node: "m.dfg: error: operator CONV2D (node 7 'tosa.conv2d') is not
 // supported yet".

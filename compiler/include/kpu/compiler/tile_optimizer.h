@@ -14,8 +14,12 @@
 
 #include <cstdint>
 
+#include <array>
+#include <vector>
+
 #include "kpu/common/error.h"
 #include "kpu/common/hw_config.h"
+#include "kpu/schema/kernel_regions.h"
 
 namespace kpu::compiler {
 
@@ -33,5 +37,17 @@ struct GemmTiling {
 // Errors when not even the smallest tile fits the configuration ("an 8x8x1 f32 tile needs
 // 768 bytes of L2; the config has 512").
 Expected<GemmTiling> chooseGemmTiling(const GemmShape& shape, const KpuConfig& config);
+
+// Vector kernels (every operator but MatMul) stream each tile's operands EXT -> L3 -> L2 -> L1,
+// run one pass of the array and write the tile back. Tiles are boxes of the iteration space
+// `space`; the tile keeps the kernel's pinned dimensions whole and shrinks the others
+// outermost first, so every tile is a contiguous run of the iteration space in row-major order.
+// The working set of one tile (every input region and the output region) must fit
+//   min(L2 capacity, L3 capacity) / 4   (double buffering, and room for the next kernel)
+// and one L1 allocation. Errors when not even a tile of one element per free dimension fits.
+Expected<std::array<std::uint32_t, 4>>
+chooseVectorTile(const dfx::KernelShape& shape, const std::vector<std::uint32_t>& inputElementBytes,
+                 std::uint32_t outputElementBytes, const std::array<std::uint32_t, 4>& space,
+                 const KpuConfig& config);
 
 } // namespace kpu::compiler

@@ -18,8 +18,9 @@ struct HostTensor {
     std::vector<std::uint8_t> data; // dense row-major, elementCount * dtypeSize bytes
 };
 
-// Deterministic values uniform in [-1, 1), rounded to `dtype`; the stream depends only on
-// (seed, streamId), so each tensor's values do not depend on the others.
-void fillRandom(HostTensor& tensor, std::uint64_t seed, std::uint64_t streamId);
+// Deterministic values uniform in [-scale, scale), rounded to `dtype`; the stream depends only
+// on (seed, streamId), so each tensor's values do not depend on the others.
+void fillRandom(HostTensor& tensor, std::uint64_t seed, std::uint64_t streamId,
+                double scale = 1.0);
 
 } // namespace kpu::loader

@@ -33,7 +33,8 @@ struct LoadedObject {
 Expected<LoadedObject> loadObject(const std::string& path);
 
 // Values for every Input and Constant tensor: from `files` (tensor name -> .npy path) when
-// given, else seeded random values. Other tensors stay empty. Unknown names are errors.
+// given, else seeded random values uniform in [-1, 1) (weights of GEMMs and convolutions: divided
+// by sqrt(fan-in)). Other tensors stay empty. Unknown names are errors.
 Expected<std::vector<HostTensor>> prepareInputs(const dfx::Program& program,
                                                 const std::map<std::string, std::string>& files,
                                                 std::uint64_t seed);
@@ -46,13 +47,13 @@ struct SimulationResult {
 Expected<SimulationResult> simulate(const dfx::Program& program, const sim::Schedule& schedule,
                                     const KpuConfig& config, const std::vector<HostTensor>& inputs);
 
-// Checks every kernel's output (outputs and intermediates) against the reference executor,
-// which recomputes the kernel from the same operand values the simulator used: the user's
-// inputs and the simulator's own intermediates. Each kernel is thus checked with the tight
-// bound of one kernel, and rounding differences upstream do not compound.
-std::vector<Comparison> verifyOutputs(const dfx::Program& program, const KpuConfig& config,
-                                      const std::vector<HostTensor>& inputs,
-                                      const SimulationResult& result);
+// Checks every output of the program against the reference executor, which computes the
+// object's graph section (the source graph's operations, unfused and untiled) from the same
+// inputs with straightforward loops in double. Errors when the reference cannot run the graph.
+Expected<std::vector<Comparison>> verifyOutputs(const dfx::Program& program,
+                                                const std::vector<HostTensor>& inputs,
+                                                const SimulationResult& result,
+                                                std::string_view sourceName);
 
 // Checks that every name in `files` is a tensor of the program, before anything runs.
 Expected<void> checkOutputNames(const dfx::Program& program,

@@ -131,6 +131,52 @@ inline std::optional<int> viewAxis(std::size_t rank, std::int32_t axis) {
     return static_cast<int>(a - (r - 4));
 }
 
+// `params` (axis, perm, padding counted in the dims of a rank-`rank` tensor) in 4-D view terms;
+// nullopt when an axis or a permuted / padded dimension falls in the collapsed leading view
+// dimension of a tensor of rank > 4, or is out of range.
+inline std::optional<OpParams> toViewParams(Operator kind, OpParams params, std::size_t rank) {
+    const std::size_t shift = rank <= 4 ? 4 - rank : 0;
+    switch (kind) {
+    case Operator::Concat:
+    case Operator::ReduceSum:
+    case Operator::ReduceMax:
+    case Operator::ReduceMin:
+    case Operator::Softmax:
+    case Operator::LayerNorm: {
+        const auto a = viewAxis(rank, params.axis);
+        if (!a)
+            return std::nullopt;
+        params.axis = *a;
+        return params;
+    }
+    case Operator::Transpose: {
+        if (rank > 4)
+            return std::nullopt;
+        std::array<std::uint8_t, 8> perm{};
+        for (std::size_t d = 0; d < 4; ++d)
+            perm[d] = static_cast<std::uint8_t>(d);
+        for (std::size_t d = 0; d < rank; ++d) {
+            if (params.perm[d] >= rank)
+                return std::nullopt;
+            perm[d + shift] = static_cast<std::uint8_t>(params.perm[d] + shift);
+        }
+        params.perm = perm;
+        return params;
+    }
+    case Operator::Pad: {
+        if (rank > 4)
+            return std::nullopt;
+        std::array<std::uint32_t, 16> padding{};
+        for (std::size_t i = 0; i < 2 * rank; ++i)
+            padding[i + 2 * shift] = params.padding[i];
+        params.padding = padding;
+        return params;
+    }
+    default:
+        return params;
+    }
+}
+
 // The dimensions a kernel's tiles must span whole (the tiler never splits them).
 inline std::array<bool, 4> pinnedDims(const KernelShape& k) {
     std::array<bool, 4> pinned{};

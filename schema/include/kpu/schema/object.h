@@ -8,6 +8,7 @@
 
 #include "kpu/common/dtype.h"
 #include "kpu/common/error.h"
+#include "kpu/common/operator.h"
 #include "kpu/schema/dfx_generated.h"
 
 namespace kpu::dfx {
@@ -15,6 +16,10 @@ namespace kpu::dfx {
 inline constexpr std::uint16_t kFormatMajor = 2;
 inline constexpr std::uint16_t kFormatMinor = 0;
 inline constexpr std::string_view kFileIdentifier = "KPUX";
+// Compute op flag bits (Op.flags).
+inline constexpr std::uint32_t kAccumulateFlag = 1u << 0; // add into the running output tile
+inline constexpr std::uint32_t kEpilogueFlag = 1u << 1;   // last K step: bias + activation
+inline constexpr std::uint32_t kKnownComputeFlags = kAccumulateFlag | kEpilogueFlag;
 // Bounds the FlatBuffers verifier enforces while walking an untrusted object.
 inline constexpr std::uint32_t kMaxTables = 50'000'000;
 inline constexpr std::uint32_t kMaxDepth = 32;
@@ -32,6 +37,21 @@ inline DType toDType(kpu::DType t) {
 inline kpu::DType fromDType(DType t) {
     return static_cast<kpu::DType>(t);
 }
+
+inline Operator toOperator(KernelKind k) {
+    return static_cast<Operator>(k);
+}
+inline KernelKind toKernelKind(Operator op) {
+    return static_cast<KernelKind>(op);
+}
+
+// Kernel / graph-node parameters between the object's table and the toolchain's record.
+// Absent table or fields: the defaults. Vectors longer than the record holds are cut (the
+// semantic verifier refuses them first). `rank` is the rank of the tensor the operator's
+// perm / padding describe (TRANSPOSE, PAD).
+OpParams toOpParams(const KernelParams* table);
+std::unique_ptr<KernelParamsT> toKernelParamsT(Operator op, const OpParams& params,
+                                               std::size_t rank);
 
 std::string_view memoryLevelName(MemoryLevel level); // "EXT", "L3", "L2", "L1"
 std::string_view moveKindName(MoveKind kind);        // "load", "prefetch", "store", "flush"

@@ -62,10 +62,12 @@ private:
     std::uint8_t* at(const Address& a);
     void executeMove(const MoveOp& op);
     void executeArray(const ArrayOp& op);
+    void executeVector(const VectorOp& op);
 
     KpuConfig config_;
     std::array<std::unique_ptr<Arena>, kLevelCount> levels_; // one flat arena per level
     std::vector<float> scratchF32_;
+    std::vector<float> scratchBias_;
     std::vector<double> scratchF64_;
 };
 

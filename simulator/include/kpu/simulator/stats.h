@@ -25,7 +25,8 @@ struct RunStats {
     // Bytes moved between adjacent levels: [0] EXT<->L3, [1] L3<->L2, [2] L2<->L1.
     std::array<std::uint64_t, 3> bytesBetweenLevels{};
     std::uint64_t macs = 0;
-    std::uint64_t arrayPasses = 0;
+    std::uint64_t arrayPasses = 0;  // GEMM passes
+    std::uint64_t vectorPasses = 0; // passes of every other operator
 };
 
 } // namespace kpu::sim
