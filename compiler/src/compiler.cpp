@@ -2,6 +2,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include "kpu/compiler/canonicalize.h"
 #include "kpu/compiler/dfg_reader.h"
 #include "kpu/compiler/graph_builder.h"
 #include "kpu/compiler/lowering.h"
@@ -18,7 +19,10 @@ Expected<ir::Graph> readDfgGraph(const std::string& path, std::int64_t batch) {
     auto file = dfg::parseFile(path);
     if (!file)
         return std::unexpected(file.error());
-    return ir::buildGraph(*file, path, ir::BuildOptions{.batch = batch});
+    auto graph = ir::buildGraph(*file, path, ir::BuildOptions{.batch = batch});
+    if (graph)
+        ir::canonicalizeGraph(*graph);
+    return graph;
 }
 
 Expected<CompileResult> compileGraph(ir::Graph graph, const std::string& path,

@@ -163,6 +163,8 @@ private:
                              .output = 0,
                              .inputBatched = {},
                              .name = fmt::format("{}#{}{}", op.name, op.nodeId, suffix),
+                             .nodeName = op.name,
+                             .opName = op.opName,
                              .nodeId = op.nodeId,
                              .line = op.line};
     }

@@ -43,6 +43,8 @@ struct PlannedKernel {
     std::uint32_t output = 0;
     std::vector<std::uint8_t> inputBatched; // MatMul: per input, varies along the batch
     std::string name;                       // "<node name>#<node id>[.suffix]"
+    std::string nodeName;                   // the source node, for diagnostics
+    std::string opName;                     // its operator spelling
     std::int64_t nodeId = -1;
     std::uint32_t line = 0; // source line, for diagnostics
 };

@@ -73,11 +73,7 @@ struct TensorState {
 class Lowering {
 public:
     Lowering(const ir::Graph& graph, const LowerOptions& options)
-        : graph_(graph), options_(options), emitter_(program_) {
-        // GEMM tiles may use half of every L3 tile; the other half holds on-chip intermediates.
-        tilingTarget_ = options_.target;
-        tilingTarget_.l3.tileCapacity = std::max<std::uint64_t>(1, tilingTarget_.l3.tileCapacity / 2);
-    }
+        : graph_(graph), options_(options), emitter_(program_) {}
 
     Expected<dfx::ProgramT> run() {
         auto plan = planKernels(graph_, PlanOptions{.fuse = options_.fuse,
@@ -102,9 +98,15 @@ public:
         placeIntermediates();
         ready_.assign(plan_.tensors.size(), std::nullopt);
         reserved_.assign(plan_.tensors.size(), false);
-        for (std::size_t k = 0; k < plan_.kernels.size(); ++k)
+        for (std::size_t k = 0; k < plan_.kernels.size(); ++k) {
+            // Tiles use the L3 space the on-chip intermediates live at this kernel leave free.
+            tilingTarget_ = options_.target;
+            const std::uint64_t l3 = tilingTarget_.l3.tileCapacity * tilingTarget_.l3.tileCount;
+            tilingTarget_.l3.tileCapacity =
+                std::max<std::uint64_t>(1, (l3 - onChipBytes_[k]) / tilingTarget_.l3.tileCount);
             if (auto r = lowerKernel(plan_.kernels[k]); !r)
                 return std::unexpected(r.error());
+        }
         return std::move(program_);
     }
 
@@ -112,7 +114,10 @@ private:
     std::string where(const PlannedKernel& k) const {
         const std::string place = k.line == 0 ? options_.sourceFile
                                               : fmt::format("{}:{}:1", options_.sourceFile, k.line);
-        return fmt::format("{}: error: kernel '{}' ({})", place, k.name, operatorName(k.op));
+        const std::string kernel =
+            k.name.ends_with(".im2col") ? " (its IM2COL kernel)" : std::string();
+        return fmt::format("{}: error: node {} '{}' ({}){}", place, k.nodeId, k.nodeName, k.opName,
+                           kernel);
     }
 
     // ---- tensors and the graph section ---------------------------------------------------
@@ -156,8 +161,8 @@ private:
 
     // ---- on-chip intermediates -------------------------------------------------------------
     // An intermediate stays in L3 from the kernel that produces it to its last reader when it
-    // fits beside every other on-chip intermediate live at the time (half of L3; GEMM tiles
-    // are sized for the other half); otherwise it spills to external memory. Greedy in program
+    // fits beside every other on-chip intermediate live at the time (at most half of L3; each
+    // kernel's tiles are sized for what is left); otherwise it spills to external memory. Greedy in program
     // order, so the earliest producers win. Graph inputs, constants and outputs (and anything
     // that shares storage with them) always live in external memory.
     void placeIntermediates() {
@@ -181,7 +186,8 @@ private:
         }
         const std::uint64_t budget =
             options_.target.l3.tileCapacity * options_.target.l3.tileCount / 2;
-        std::vector<std::uint64_t> used(kernels, 0);
+        std::vector<std::uint64_t>& used = onChipBytes_;
+        used.assign(kernels, 0);
         std::vector<std::uint32_t> order;
         for (std::uint32_t t = 0; t < tensors; ++t)
             if (def[t] >= 0 && !pinnedExternal[t] && plan_.tensors[t].aliasOf < 0)
@@ -429,8 +435,8 @@ private:
         std::vector<std::uint32_t> inBytes;
         for (std::uint32_t in : k.inputs)
             inBytes.push_back(state_[in].elementBytes);
-        auto tile = chooseVectorTile(shape, inBytes, state_[k.output].elementBytes, space,
-                                     options_.target);
+        auto tile =
+            chooseVectorTile(shape, inBytes, state_[k.output].elementBytes, space, tilingTarget_);
         if (!tile)
             return fail("{}: {}", where(k), tile.error().message);
         std::uint64_t steps = 1;
@@ -476,6 +482,7 @@ private:
     OpEmitter emitter_;
     std::vector<TensorState> state_;
     std::vector<Home> home_;
+    std::vector<std::uint64_t> onChipBytes_; // per kernel: bytes of on-chip intermediates live
     std::vector<std::optional<std::uint32_t>> ready_; // per root: op after which it is complete
     std::vector<bool> reserved_;
 };

@@ -7,6 +7,7 @@
 #include "kpu/common/file_io.h"
 #include "kpu/compiler/compiler.h"
 #include "kpu/schema/object.h"
+#include "support/dfg_writer.h"
 #include "support/run_command.h"
 
 namespace kpu::test {
@@ -38,15 +39,29 @@ TEST(BadDfg, MissingFile) {
         << r.err;
 }
 
-TEST(BadDfg, UnsupportedOperatorNamesNodeAndOperator) {
+TEST(BadDfg, InconsistentNodeNamesFileLineNodeAndOperator) {
+    // An early MobileNet v2 import without stride or padding attributes: the declared result
+    // contradicts the defaults.
     const std::string file =
-        kCorpus + "/branes-ai+dfa-dynamics/data/dl/convolution/mobilenet_v2.dfg";
+        kCorpus + "/branes-ai+dfa-dynamics@7aa97c2618/data/dfg/mobilenet_v2_tosa.dfg";
     auto r = runCommand({KPU_COMPILER_EXE, file, "-o", "/dev/null"});
     EXPECT_EQ(r.exitCode, 1);
-    EXPECT_NE(
-        r.err.find(file +
-                   ":114:1: error: operator CONV2D (node 109 'tosa.conv2d') is not supported yet"),
-        std::string::npos)
+    EXPECT_NE(r.err.find(file + ":112:1: error: node 108 'tosa.conv2d' (CONV2D): result is "
+                                "1x112x112x32, expected 1x222x222x32"),
+              std::string::npos)
+        << r.err;
+}
+
+TEST(BadDfg, UnsupportedOperatorNamesNodeAndOperator) {
+    ScratchDir dir("unsupported");
+    std::string dfg = matmulDfg("g", {4, 8}, {8, 4}, {4, 4});
+    dfg.replace(dfg.find("|MATMUL|"), 8, "|GATHER|");
+    ASSERT_TRUE(writeTextFile(dir.file("g.dfg"), dfg));
+    auto r = runCommand({KPU_COMPILER_EXE, dir.file("g.dfg"), "-o", "/dev/null"});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(r.err.find(dir.file("g.dfg") + ":7:1: error: operator GATHER (node 2 'matmul') is "
+                                             "not supported"),
+              std::string::npos)
         << r.err;
 }
 
@@ -115,8 +130,10 @@ TEST_F(CorruptObject, WrongIdentifier) {
 }
 
 TEST_F(CorruptObject, NewerMajorVersion) {
-    expectRefused(with([](dfx::ProgramT& p) { p.format_major = 2; }),
-                  "object format version 2.0 is not supported; this loader reads version 1.x");
+    expectRefused(with([](dfx::ProgramT& p) { p.format_major = 3; }),
+                  "object format version 3.0 is not supported; this loader reads version 2.x");
+    expectRefused(with([](dfx::ProgramT& p) { p.format_major = 1; }),
+                  "object format version 1.0 is not supported; this loader reads version 2.x");
 }
 
 TEST_F(CorruptObject, FlippedBytes) {

@@ -146,7 +146,9 @@ TEST(Binder, AWrongAddressShowsUpAsAVerificationMismatch) {
     ASSERT_TRUE(inputs);
     auto good = simulate(*c.program, *schedule, defaultConfig(), *inputs);
     ASSERT_TRUE(good);
-    for (const Comparison& cmp : verifyOutputs(*c.program, defaultConfig(), *inputs, *good))
+    const auto goodChecks = verifyOutputs(*c.program, *inputs, *good, "g.kpu");
+    ASSERT_TRUE(goodChecks) << goodChecks.error().message;
+    for (const Comparison& cmp : *goodChecks)
         EXPECT_FALSE(cmp.firstMismatch) << cmp.tensor;
 
     // Sabotage: the first Streamer move into L1 reads 64 bytes further on.
@@ -159,7 +161,9 @@ TEST(Binder, AWrongAddressShowsUpAsAVerificationMismatch) {
     auto bad = simulate(*c.program, broken, defaultConfig(), *inputs);
     ASSERT_TRUE(bad);
     bool mismatch = false;
-    for (const Comparison& cmp : verifyOutputs(*c.program, defaultConfig(), *inputs, *bad))
+    const auto badChecks = verifyOutputs(*c.program, *inputs, *bad, "g.kpu");
+    ASSERT_TRUE(badChecks) << badChecks.error().message;
+    for (const Comparison& cmp : *badChecks)
         mismatch = mismatch || cmp.firstMismatch.has_value();
     EXPECT_TRUE(mismatch);
 }
@@ -174,7 +178,9 @@ TEST(Binder, ThreeOperandAndBatchedProgramsVerify) {
         ASSERT_TRUE(inputs);
         auto result = simulate(*c.program, *schedule, defaultConfig(), *inputs);
         ASSERT_TRUE(result);
-        for (const Comparison& cmp : verifyOutputs(*c.program, defaultConfig(), *inputs, *result))
+        const auto checks = verifyOutputs(*c.program, *inputs, *result, "g.kpu");
+        ASSERT_TRUE(checks) << checks.error().message;
+        for (const Comparison& cmp : *checks)
             EXPECT_FALSE(cmp.firstMismatch) << cmp.tensor;
     }
 }

@@ -40,7 +40,7 @@ bool loadBindAndRun(const std::vector<std::uint8_t>& bytes) {
         return true;
     auto result = simulate(**program, *schedule, defaultConfig(), *inputs);
     if (result)
-        (void)verifyOutputs(**program, defaultConfig(), *inputs, *result);
+        (void)verifyOutputs(**program, *inputs, *result, "g.kpu");
     return true;
 }
 

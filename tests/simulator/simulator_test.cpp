@@ -257,8 +257,8 @@ TEST(SimulatorTiming, PipelineCriticalPath) {
     arr.type = OpType::Array;
     arr.engine = EngineKind::Array;
     arr.cycles = 50;
-    arr.array =
-        ArrayOp{.m = m, .n = n, .k = k, .a = l1(0), .b = l1(1024), .init = {}, .out = l1(2048)};
+    arr.array.m = m, arr.array.n = n, arr.array.k = k;
+    arr.array.a = l1(0), arr.array.b = l1(1024), arr.array.out = l1(2048);
     s.add(arr, dep({4, 5}));
     s.add(packedMove(EngineKind::Streamer, 0, l1(2048), l2(2048), m * n, 4, 10), dep({6}));
     s.add(barrier(), dep({7}));
@@ -560,18 +560,10 @@ void runArrayCase(const ArrayCase& c, double tolerance) {
     arr.type = OpType::Array;
     arr.engine = EngineKind::Array;
     arr.cycles = 1;
-    arr.array = ArrayOp{.m = c.m,
-                        .n = c.n,
-                        .k = c.k,
-                        .a = l1(L1a),
-                        .b = l1(L1b),
-                        .init = l1(L1i),
-                        .out = l1(L1o),
-                        .aType = c.a,
-                        .bType = c.b,
-                        .initType = c.init,
-                        .outType = c.out,
-                        .hasInit = c.hasInit};
+    arr.array.m = c.m, arr.array.n = c.n, arr.array.k = c.k;
+    arr.array.a = l1(L1a), arr.array.b = l1(L1b), arr.array.init = l1(L1i), arr.array.out = l1(L1o);
+    arr.array.aType = c.a, arr.array.bType = c.b, arr.array.initType = c.init;
+    arr.array.outType = c.out, arr.array.hasInit = c.hasInit;
     const u32 pass = s.add(arr, loads);
     const std::array<u32, 1> after{pass};
     const u32 outBytes = static_cast<u32>(cm * sizeOf(c.out));
