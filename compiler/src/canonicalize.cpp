@@ -73,9 +73,8 @@ private:
     ValueId newValue(const std::string& base, TensorType type, const Value& like) {
         Value v;
         v.name = base;
-        for (int n = 2; std::ranges::any_of(graph_.values, [&](const Value& o) {
-                 return o.name == v.name;
-             });
+        for (int n = 2;
+             std::ranges::any_of(graph_.values, [&](const Value& o) { return o.name == v.name; });
              ++n)
             v.name = fmt::format("{}.{}", base, n);
         v.sourceName = like.sourceName;
@@ -108,9 +107,9 @@ private:
         const ValueId rows = newValue(graph_.value(op.operands[0]).name + ".rows",
                                       TensorType{{a.shape[0], 1, a.shape[1]}, a.dtype},
                                       graph_.value(op.operands[0]));
-        const ValueId product = newValue(graph_.value(op.results[0]).name + ".rows",
-                                         TensorType{{c.shape[0], 1, c.shape[1]}, c.dtype},
-                                         graph_.value(op.results[0]));
+        const ValueId product =
+            newValue(graph_.value(op.results[0]).name + ".rows",
+                     TensorType{{c.shape[0], 1, c.shape[1]}, c.dtype}, graph_.value(op.results[0]));
         ops.push_back(reshape(op, op.operands[0], rows, ".lhs_rows"));
         const ValueId result = op.results[0];
         op.operands[0] = rows;
@@ -130,8 +129,7 @@ private:
         if (in.shape == out.shape)
             return;
         warn(op, fmt::format("declared result {} does not match its operand {}; the result is {}",
-                             formatShape(out.shape), formatShape(in.shape),
-                             formatShape(in.shape)));
+                             formatShape(out.shape), formatShape(in.shape), formatShape(in.shape)));
         out.shape = in.shape;
     }
 

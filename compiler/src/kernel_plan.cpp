@@ -244,8 +244,7 @@ private:
     static std::vector<std::uint8_t> batchedFlags(const std::vector<const Shape*>& operands,
                                                   const Shape& out) {
         const Shape batch(out.begin(), out.end() - 2);
-        const bool outHasBatch =
-            std::ranges::any_of(batch, [](std::int64_t d) { return d != 1; });
+        const bool outHasBatch = std::ranges::any_of(batch, [](std::int64_t d) { return d != 1; });
         std::vector<std::uint8_t> flags;
         for (const Shape* s : operands) {
             const Shape lead(s->begin(), s->end() - std::min<std::ptrdiff_t>(2, std::ssize(*s)));
@@ -266,6 +265,16 @@ private:
         std::optional<std::uint32_t> bias;
         if (s.op != Operator::MatMul && operands.size() == 3)
             bias = operands[2];
+        if (s.op == Operator::MatMul) { // FUSED_MATMUL_BIAS_ACT carries its own epilogue
+            params.activation = s.params.activation;
+            params.min = s.params.min;
+            params.max = s.params.max;
+            if (s.params.biasInput >= 0 &&
+                static_cast<std::size_t>(s.params.biasInput) < operands.size()) {
+                bias = operands[static_cast<std::size_t>(s.params.biasInput)];
+                operands.erase(operands.begin() + s.params.biasInput);
+            }
+        }
 
         // Fusion: a following bias add (when the GEMM has none) and activation.
         if (options_.fuse) {
@@ -279,7 +288,8 @@ private:
                 }
             }
             if (auto c = soleConsumer(result);
-                c && isActivation(semantics_[static_cast<std::size_t>(*c)]->op)) {
+                c && params.activation == Activation::None &&
+                isActivation(semantics_[static_cast<std::size_t>(*c)]->op)) {
                 const ir::OpSemantics& act = *semantics_[static_cast<std::size_t>(*c)];
                 fused_[static_cast<std::size_t>(*c)] = true;
                 addGraphNode(*c);
@@ -341,8 +351,8 @@ private:
                                p.padRight == 0;
         std::uint32_t patches = 0;
         if (pointwise) {
-            patches = aliasTensor(operands[0], uniqueTensorName(xName + ".matrix"),
-                                  Shape{N * H * W, C});
+            patches =
+                aliasTensor(operands[0], uniqueTensorName(xName + ".matrix"), Shape{N * H * W, C});
         } else {
             patches = newIntermediate(uniqueTensorName(opAt(i).name + ".patches"),
                                       Shape{N * OH * OW, KH * KW * C}, xType, opAt(i).nodeId);

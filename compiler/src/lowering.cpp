@@ -76,8 +76,8 @@ public:
         : graph_(graph), options_(options), emitter_(program_) {}
 
     Expected<dfx::ProgramT> run() {
-        auto plan = planKernels(graph_, PlanOptions{.fuse = options_.fuse,
-                                                    .sourceFile = options_.sourceFile});
+        auto plan = planKernels(
+            graph_, PlanOptions{.fuse = options_.fuse, .sourceFile = options_.sourceFile});
         if (!plan)
             return std::unexpected(plan.error());
         plan_ = std::move(*plan);
@@ -112,8 +112,8 @@ public:
 
 private:
     std::string where(const PlannedKernel& k) const {
-        const std::string place = k.line == 0 ? options_.sourceFile
-                                              : fmt::format("{}:{}:1", options_.sourceFile, k.line);
+        const std::string place =
+            k.line == 0 ? options_.sourceFile : fmt::format("{}:{}:1", options_.sourceFile, k.line);
         const std::string kernel =
             k.name.ends_with(".im2col") ? " (its IM2COL kernel)" : std::string();
         return fmt::format("{}: error: node {} '{}' ({}){}", place, k.nodeId, k.nodeName, k.opName,
@@ -162,9 +162,9 @@ private:
     // ---- on-chip intermediates -------------------------------------------------------------
     // An intermediate stays in L3 from the kernel that produces it to its last reader when it
     // fits beside every other on-chip intermediate live at the time (at most half of L3; each
-    // kernel's tiles are sized for what is left); otherwise it spills to external memory. Greedy in program
-    // order, so the earliest producers win. Graph inputs, constants and outputs (and anything
-    // that shares storage with them) always live in external memory.
+    // kernel's tiles are sized for what is left); otherwise it spills to external memory. Greedy in
+    // program order, so the earliest producers win. Graph inputs, constants and outputs (and
+    // anything that shares storage with them) always live in external memory.
     void placeIntermediates() {
         const std::size_t kernels = plan_.kernels.size();
         const std::size_t tensors = plan_.tensors.size();
@@ -354,13 +354,15 @@ private:
                 for (std::uint32_t n = 0; n < N; n += tiling->nt) {
                     std::optional<std::uint32_t> lastCompute;
                     for (std::uint32_t kk = 0; kk < K; kk += tiling->kt) {
-                        const dfx::MatMulTile t{bi,
-                                                m,
-                                                n,
-                                                kk,
-                                                std::min<std::uint32_t>(tiling->mt, static_cast<std::uint32_t>(M - m)),
-                                                std::min<std::uint32_t>(tiling->nt, static_cast<std::uint32_t>(N - n)),
-                                                std::min<std::uint32_t>(tiling->kt, static_cast<std::uint32_t>(K - kk))};
+                        const dfx::MatMulTile t{
+                            bi,
+                            m,
+                            n,
+                            kk,
+                            std::min<std::uint32_t>(tiling->mt, static_cast<std::uint32_t>(M - m)),
+                            std::min<std::uint32_t>(tiling->nt, static_cast<std::uint32_t>(N - n)),
+                            std::min<std::uint32_t>(tiling->kt,
+                                                    static_cast<std::uint32_t>(K - kk))};
                         const dfx::Box tile = dfx::toBox(dfx::toRegion(t));
                         const bool first = kk == 0, last = kk + tiling->kt >= K;
                         const MoveKind kind = first ? MoveKind::Load : MoveKind::Prefetch;
@@ -377,17 +379,24 @@ private:
                         std::uint32_t flags = first ? 0 : kAccumulateFlag;
                         if (last && epilogue)
                             flags |= kEpilogueFlag;
-                        lastCompute = emitter_.emit(
-                            dfx::Op(dfx::OpKind::Compute, MoveKind::Load, MemoryLevel::L2,
-                                    MemoryLevel::L2, flags, kernelIndex, dfx::toRegion(tile)),
-                            deps);
-                        hints.compute_cycles += ceilDiv(t.mt, R) * ceilDiv(t.nt, C) *
-                                                (2ull * R + C + t.kt - 2);
+                        lastCompute = emitter_.emit(dfx::Op(dfx::OpKind::Compute, MoveKind::Load,
+                                                            MemoryLevel::L2, MemoryLevel::L2, flags,
+                                                            kernelIndex, dfx::toRegion(tile)),
+                                                    deps);
+                        hints.compute_cycles +=
+                            ceilDiv(t.mt, R) * ceilDiv(t.nt, C) * (2ull * R + C + t.kt - 2);
                     }
-                    const dfx::MatMulTile t{bi, m, n, 0,
-                                            std::min<std::uint32_t>(tiling->mt, static_cast<std::uint32_t>(M - m)),
-                                            std::min<std::uint32_t>(tiling->nt, static_cast<std::uint32_t>(N - n)), 1};
-                    finalStores.push_back(storeTile(k.output, dfx::outputBox(shape, dfx::toBox(dfx::toRegion(t))), *lastCompute));
+                    const dfx::MatMulTile t{
+                        bi,
+                        m,
+                        n,
+                        0,
+                        std::min<std::uint32_t>(tiling->mt, static_cast<std::uint32_t>(M - m)),
+                        std::min<std::uint32_t>(tiling->nt, static_cast<std::uint32_t>(N - n)),
+                        1};
+                    finalStores.push_back(
+                        storeTile(k.output, dfx::outputBox(shape, dfx::toBox(dfx::toRegion(t))),
+                                  *lastCompute));
                 }
         finishKernel(k, finalStores);
         hints.macs += batch * M * N * K;
@@ -454,11 +463,10 @@ private:
             for (std::uint32_t i1 = 0; i1 < space[1]; i1 += e[1])
                 for (std::uint32_t i2 = 0; i2 < space[2]; i2 += e[2])
                     for (std::uint32_t i3 = 0; i3 < space[3]; i3 += e[3]) {
-                        const dfx::Box box{{i0, i1, i2, i3},
-                                           {std::min(e[0], space[0] - i0),
-                                            std::min(e[1], space[1] - i1),
-                                            std::min(e[2], space[2] - i2),
-                                            std::min(e[3], space[3] - i3)}};
+                        const dfx::Box box{
+                            {i0, i1, i2, i3},
+                            {std::min(e[0], space[0] - i0), std::min(e[1], space[1] - i1),
+                             std::min(e[2], space[2] - i2), std::min(e[3], space[3] - i3)}};
                         deps.clear();
                         for (std::size_t i = 0; i < k.inputs.size(); ++i)
                             deps.push_back(loadTile(k.inputs[i], dfx::inputBox(shape, i, box),

@@ -135,10 +135,9 @@ Expected<std::array<std::uint32_t, 4>>
 chooseVectorTile(const dfx::KernelShape& shape, const std::vector<std::uint32_t>& inputElementBytes,
                  std::uint32_t outputElementBytes, const std::array<std::uint32_t, 4>& space,
                  const KpuConfig& config) {
-    const std::uint64_t budget =
-        std::min(config.l2.bankCapacity * config.l2.bankCount,
-                 config.l3.tileCapacity * config.l3.tileCount) /
-        4;
+    const std::uint64_t budget = std::min(config.l2.bankCapacity * config.l2.bankCount,
+                                          config.l3.tileCapacity * config.l3.tileCount) /
+                                 2;
     const auto pinned = dfx::pinnedDims(shape);
     std::array<std::uint32_t, 4> extent = space;
     auto bytes = [&] {
@@ -160,9 +159,10 @@ chooseVectorTile(const dfx::KernelShape& shape, const std::vector<std::uint32_t>
         extent[d] = lo;
     }
     if (const std::uint64_t need = bytes(); need > budget)
-        return fail("the smallest tile ({}x{}x{}x{}) needs {} bytes of on-chip working space; the "
-                    "configuration '{}' allows {} per tile (a quarter of min(L2, L3))",
-                    extent[0], extent[1], extent[2], extent[3], need, config.name, budget);
+        return fail(
+            "the smallest tile ({}x{}x{}x{}) needs {} bytes of on-chip working space; the "
+            "configuration '{}' allows {} per tile (half of min(L2, L3) for double buffering)",
+            extent[0], extent[1], extent[2], extent[3], need, config.name, budget);
     return extent;
 }
 

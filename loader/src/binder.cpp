@@ -337,9 +337,9 @@ private:
             dfx::KernelShape shape;
             shape.kind = kind;
             // The verifier has checked the parameters convert.
-            shape.params = dfx::toViewParams(kind, dfx::toOpParams(k->params()),
-                                             tensors_[k->output()].rank)
-                               .value_or(OpParams{});
+            shape.params =
+                dfx::toViewParams(kind, dfx::toOpParams(k->params()), tensors_[k->output()].rank)
+                    .value_or(OpParams{});
             for (std::uint32_t in : *k->inputs())
                 shape.inputs.push_back(tensors_[in].view);
             shape.output = tensors_[k->output()].view;
@@ -592,8 +592,8 @@ private:
 
     // Copies rows x cols elements of a packed L2 tile, starting at row r0, column c0, into a new
     // packed L1 block; `transposed` reads a tile stored the other way round (a B tile kept as
-    // [N, K] streamed as a [K, N] block; r0 and c0 still count in the block's terms). Returns the block's L1 address and the
-    // move's bound op.
+    // [N, K] streamed as a [K, N] block; r0 and c0 still count in the block's terms). Returns the
+    // block's L1 address and the move's bound op.
     Expected<std::pair<std::uint64_t, std::uint32_t>>
     streamToL1(const Residency& res, std::uint32_t r0, std::uint32_t c0, std::uint32_t rows,
                std::uint32_t cols, bool transposed, std::uint32_t op,
@@ -612,10 +612,10 @@ private:
         std::array<std::uint64_t, 4> srcStrides{0, 0, rowBytes, e};
         if (transposed) // element (k, n) of the block is element (n, k) of the tile
             srcStrides = {0, 0, e, rowBytes};
-        const std::uint32_t move = schedule_.add(
-            makeMove(op, src, srcStrides, sim::Address{Level::L1, *l1},
-                     packedStrides(extent, t.elementBytes), extent, t.elementBytes),
-            moveDeps);
+        const std::uint32_t move =
+            schedule_.add(makeMove(op, src, srcStrides, sim::Address{Level::L1, *l1},
+                                   packedStrides(extent, t.elementBytes), extent, t.elementBytes),
+                          moveDeps);
         return std::pair{*l1, move};
     }
 
@@ -729,14 +729,15 @@ private:
                     arrayOp.engineIndex = arrayIndex;
                     arrayOp.sourceOp = i;
                     arrayOp.array = pass;
-                    arrayOp.cycles = sim::arrayCycles(config_, depth) +
-                                     (epilogue && lastPass ? rows : 0);
+                    arrayOp.cycles =
+                        sim::arrayCycles(config_, depth) + (epilogue && lastPass ? rows : 0);
                     previousPass = schedule_.add(arrayOp, passDeps);
                     for (std::uint64_t block : passBlocks)
                         allocatorFor(Level::L1).release(block, *previousPass);
                     passBlocks.clear();
                 }
-                const std::uint32_t drain = drainToL2(*out, O, bi, bj, rows, cols, i, *previousPass);
+                const std::uint32_t drain =
+                    drainToL2(*out, O, bi, bj, rows, cols, i, *previousPass);
                 allocatorFor(Level::L1).release(*out, drain);
                 drains.push_back(drain);
             }
@@ -768,10 +769,10 @@ private:
             if (!l1)
                 return std::unexpected(l1.error());
             const auto packed = packedStrides(res.extent, t.elementBytes);
-            passDeps.push_back(schedule_.add(
-                makeMove(i, sim::Address{Level::L2, res.address}, packed,
-                         sim::Address{Level::L1, *l1}, packed, res.extent, t.elementBytes),
-                moveDeps));
+            passDeps.push_back(schedule_.add(makeMove(i, sim::Address{Level::L2, res.address},
+                                                      packed, sim::Address{Level::L1, *l1}, packed,
+                                                      res.extent, t.elementBytes),
+                                             moveDeps));
             blocks.push_back(*l1);
             const dfx::Box box = dfx::inputBox(shape, in, tile);
             vop.inputs.push_back(sim::VectorOperand{.at = {Level::L1, *l1},
@@ -803,10 +804,10 @@ private:
         for (std::uint64_t block : blocks)
             allocatorFor(Level::L1).release(block, passOp);
         const auto packed = packedStrides(O.extent, to.elementBytes);
-        const std::uint32_t drain = schedule_.add(
-            makeMove(i, sim::Address{Level::L1, *out}, packed, sim::Address{Level::L2, O.address},
-                     packed, O.extent, to.elementBytes),
-            std::span<const std::uint32_t>(&passOp, 1));
+        const std::uint32_t drain = schedule_.add(makeMove(i, sim::Address{Level::L1, *out}, packed,
+                                                           sim::Address{Level::L2, O.address},
+                                                           packed, O.extent, to.elementBytes),
+                                                  std::span<const std::uint32_t>(&passOp, 1));
         allocatorFor(Level::L1).release(*out, drain);
         completion_[i] = drain;
         return {};

@@ -110,8 +110,8 @@ std::string formatReport(const LoadedObject& object, const KpuConfig& config,
                        formatTime(seconds(s.totalCycles, config)), config.clockGHz);
     out += fmt::format("  bound ops      {} ({} GEMM passes, {} vector passes, {} MACs)\n",
                        schedule.ops.size(), s.arrayPasses, s.vectorPasses, s.macs);
-    out += fmt::format("  external bytes {} (to and from external memory)\n",
-                       s.bytesBetweenLevels[0]);
+    out +=
+        fmt::format("  external bytes {} (to and from external memory)\n", s.bytesBetweenLevels[0]);
     out += "resources:\n";
     out += fmt::format("  {:<16} {:>12} {:>7} {:>9} {:>14}\n", "name", "busy cycles", "util", "ops",
                        "bytes");

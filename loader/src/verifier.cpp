@@ -77,11 +77,13 @@ private:
             views_.push_back(*view);
             if (t.alias_of() >= 0) {
                 const auto target = static_cast<std::uint64_t>(t.alias_of());
-                if (target >= i || tensors.Get(static_cast<flatbuffers::uoffset_t>(target))->alias_of() >= 0)
+                if (target >= i ||
+                    tensors.Get(static_cast<flatbuffers::uoffset_t>(target))->alias_of() >= 0)
                     return error("tensors[{}] '{}'.alias_of: {} is not an earlier tensor that owns "
                                  "its storage",
                                  i, name, t.alias_of());
-                const dfx::Tensor& owner = *tensors.Get(static_cast<flatbuffers::uoffset_t>(target));
+                const dfx::Tensor& owner =
+                    *tensors.Get(static_cast<flatbuffers::uoffset_t>(target));
                 const std::span<const std::int64_t> ownerShape(
                     owner.shape() ? owner.shape()->data() : nullptr,
                     owner.shape() ? owner.shape()->size() : 0);
@@ -230,14 +232,12 @@ private:
             const std::uint64_t span = dilation * (kernel - 1) + 1;
             return size + pad0 + pad1 < span ? 0 : (size + pad0 + pad1 - span) / stride + 1;
         };
-        const std::uint64_t oh = windowed(in0[1], p.padTop, p.padBottom, p.kernelH, p.strideH,
-                                          kind == Operator::MaxPool2D || kind == Operator::AvgPool2D
-                                              ? 1
-                                              : p.dilationH);
-        const std::uint64_t ow = windowed(in0[2], p.padLeft, p.padRight, p.kernelW, p.strideW,
-                                          kind == Operator::MaxPool2D || kind == Operator::AvgPool2D
-                                              ? 1
-                                              : p.dilationW);
+        const std::uint64_t oh =
+            windowed(in0[1], p.padTop, p.padBottom, p.kernelH, p.strideH,
+                     kind == Operator::MaxPool2D || kind == Operator::AvgPool2D ? 1 : p.dilationH);
+        const std::uint64_t ow =
+            windowed(in0[2], p.padLeft, p.padRight, p.kernelW, p.strideW,
+                     kind == Operator::MaxPool2D || kind == Operator::AvgPool2D ? 1 : p.dilationW);
         if (kind == Operator::Im2Col) {
             if (iter != std::array<std::uint64_t, 4>{in0[0], oh, ow, 1} ||
                 out != std::array<std::uint64_t, 4>{1, 1, in0[0] * oh * ow,
@@ -325,11 +325,10 @@ private:
             return error("kernels[{}] '{}'.params.activation: unknown value {}", i, name,
                          static_cast<int>(params.activation));
         const bool batchedB = k.input_batched()->Get(1) != 0;
-        std::vector<Expect> expects{
-            {inputs[0], M, K, k.input_batched()->Get(0) != 0, "A"},
-            params.transposeB ? Expect{inputs[1], N, K, batchedB, "B"}
-                              : Expect{inputs[1], K, N, batchedB, "B"},
-            {k.output(), M, N, true, "output"}};
+        std::vector<Expect> expects{{inputs[0], M, K, k.input_batched()->Get(0) != 0, "A"},
+                                    params.transposeB ? Expect{inputs[1], N, K, batchedB, "B"}
+                                                      : Expect{inputs[1], K, N, batchedB, "B"},
+                                    {k.output(), M, N, true, "output"}};
         for (std::uint32_t j = 2; j < inputs.size(); ++j) {
             if (static_cast<int>(j) == params.biasInput)
                 expects.push_back({inputs[j], 1, N, false, "bias"});
@@ -438,11 +437,10 @@ private:
                         "ops[{}].index: tensor index {} out of range (object has {} tensors)", i,
                         op.index(), tensorCount);
                 const auto& v = views_[op.index()];
-                const dfx::Box whole{{0, 0, 0, 0},
-                                     {static_cast<std::uint32_t>(v[0]),
-                                      static_cast<std::uint32_t>(v[1]),
-                                      static_cast<std::uint32_t>(v[2]),
-                                      static_cast<std::uint32_t>(v[3])}};
+                const dfx::Box whole{
+                    {0, 0, 0, 0},
+                    {static_cast<std::uint32_t>(v[0]), static_cast<std::uint32_t>(v[1]),
+                     static_cast<std::uint32_t>(v[2]), static_cast<std::uint32_t>(v[3])}};
                 if (p_.tensors()->Get(op.index())->alias_of() >= 0 ||
                     op.dst_level() != MemoryLevel::L3 || dfx::toBox(op.region()) != whole)
                     return error("ops[{}]: a reserve names a whole tensor that owns its storage, "
@@ -468,7 +466,8 @@ private:
         const dfx::Box tile = dfx::toBox(op.region());
         const auto& inputs = *kernel.inputs();
         for (std::size_t j = 0; j < inputs.size(); ++j)
-            if (!dfx::boxInside(dfx::inputBox(shape, j, tile), views_[inputs[static_cast<flatbuffers::uoffset_t>(j)]]))
+            if (!dfx::boxInside(dfx::inputBox(shape, j, tile),
+                                views_[inputs[static_cast<flatbuffers::uoffset_t>(j)]]))
                 return error("ops[{}]: the tile {} reads outside input {} of kernel {}", i,
                              regionText(op.region()), j, op.index());
         if (!dfx::boxInside(dfx::outputBox(shape, tile), views_[kernel.output()]))
@@ -489,7 +488,8 @@ private:
                 shape.inputs.push_back(views_[in]);
             shape.output = views_[k->output()];
             for (std::size_t d = 0; d < 4; ++d)
-                shape.iteration[d] = k->iteration_space()->Get(static_cast<flatbuffers::uoffset_t>(d));
+                shape.iteration[d] =
+                    k->iteration_space()->Get(static_cast<flatbuffers::uoffset_t>(d));
             shape.inputBatched.assign(k->input_batched()->begin(), k->input_batched()->end());
             shapes_.push_back(std::move(shape));
         }

@@ -5,9 +5,9 @@
 #include <cctype>
 #include <string>
 
-#include "kpu/common/operator.h"
-
 #include <flatbuffers/flatbuffers.h>
+
+#include "kpu/common/operator.h"
 
 namespace kpu::dfx {
 
@@ -107,7 +107,8 @@ OpParams toOpParams(const KernelParams* t) {
         p.kernelH = w->Get(0), p.kernelW = w->Get(1);
         p.strideH = w->Get(2), p.strideW = w->Get(3);
         p.dilationH = w->Get(4), p.dilationW = w->Get(5);
-        p.padTop = w->Get(6), p.padBottom = w->Get(7), p.padLeft = w->Get(8), p.padRight = w->Get(9);
+        p.padTop = w->Get(6), p.padBottom = w->Get(7), p.padLeft = w->Get(8),
+        p.padRight = w->Get(9);
     }
     if (t->padding())
         for (flatbuffers::uoffset_t i = 0; i < t->padding()->size() && i < p.padding.size(); ++i)
@@ -145,8 +146,8 @@ std::unique_ptr<KernelParamsT> toKernelParamsT(Operator op, const OpParams& p, s
     case Operator::MaxPool2D:
     case Operator::AvgPool2D:
     case Operator::Im2Col:
-        t->window = {p.kernelH, p.kernelW,   p.strideH, p.strideW,  p.dilationH,
-                     p.dilationW, p.padTop, p.padBottom, p.padLeft, p.padRight};
+        t->window = {p.kernelH,   p.kernelW, p.strideH,   p.strideW, p.dilationH,
+                     p.dilationW, p.padTop,  p.padBottom, p.padLeft, p.padRight};
         break;
     default:
         break;

@@ -63,13 +63,22 @@ TEST(Verifier, EveryTruncationIsRefused) {
             << n;
 }
 
+std::vector<std::uint8_t> exampleObject(const std::string& name) {
+    auto r = compiler::compileDfgFile(std::string(KPU_SOURCE_DIR) + "/examples/" + name, {});
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    return r ? r->object : std::vector<std::uint8_t>{};
+}
+
 TEST(Verifier, ThousandsOfSeededMutationsNeverCrash) {
+    // Seeds cover GEMMs, vector kernels, fused epilogues, aliases, on-chip tensors and the
+    // graph section (the CNN and attention examples).
     const std::vector<std::vector<std::uint8_t>> seeds{
         validObject(test::matmulDfg("g", {8, 20}, {20, 12}, {8, 12})),
-        validObject(test::matmulDfg("g", {2, 9, 5}, {2, 5, 7}, {2, 9, 7}, {2, 9, 7}))};
+        validObject(test::matmulDfg("g", {2, 9, 5}, {2, 5, 7}, {2, 9, 7}, {2, 9, 7})),
+        exampleObject("cnn.dfg"), exampleObject("attention.dfg")};
     std::mt19937_64 rng(20261122);
     int accepted = 0, refused = 0;
-    for (int i = 0; i < 4000; ++i) {
+    for (int i = 0; i < 6000; ++i) {
         auto bytes = seeds[static_cast<std::size_t>(i) % seeds.size()];
         const int flips = 1 + static_cast<int>(rng() % 4);
         for (int f = 0; f < flips; ++f) {
@@ -91,6 +100,119 @@ TEST(Verifier, ThousandsOfSeededMutationsNeverCrash) {
     // Both outcomes occur; the point is that neither crashed.
     EXPECT_GT(refused, 100);
     EXPECT_GT(accepted, 10);
+}
+
+// Targeted corruptions of the format 2.0 fields, each refused with a message naming the field.
+class VerifierRefuses : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto r = compiler::compileDfgFile(std::string(KPU_SOURCE_DIR) + "/examples/cnn.dfg", {});
+        ASSERT_TRUE(r) << r.error().message;
+        program_ = std::move(r->program);
+    }
+
+    std::string refusal(void (*mutate)(dfx::ProgramT&)) {
+        dfx::ProgramT copy = program_;
+        mutate(copy);
+        const auto bytes = compiler::serializeProgram(copy);
+        auto verified = verifyObject(bytes, "m.kpu");
+        return verified ? std::string("accepted") : verified.error().message;
+    }
+
+    dfx::ProgramT program_;
+};
+
+std::size_t firstKernelOf(const dfx::ProgramT& p, dfx::KernelKind kind) {
+    for (std::size_t k = 0; k < p.kernels.size(); ++k)
+        if (p.kernels[k]->kind == kind)
+            return k;
+    return p.kernels.size();
+}
+
+TEST_F(VerifierRefuses, AliasOfALaterTensorOrAnAlias) {
+    EXPECT_NE(refusal([](dfx::ProgramT& p) {
+                  p.tensors[0]->alias_of = 1;
+              }).find(".alias_of: 1 is not an earlier tensor"),
+              std::string::npos);
+    EXPECT_NE(refusal([](dfx::ProgramT& p) {
+                  for (std::size_t t = 1; t < p.tensors.size(); ++t)
+                      if (p.tensors[t]->alias_of < 0) {
+                          p.tensors[t]->alias_of = 0; // a different size
+                          break;
+                      }
+              }).find("has a different size"),
+              std::string::npos);
+}
+
+TEST_F(VerifierRefuses, GraphOnlyKindsAsKernels) {
+    EXPECT_NE(refusal([](dfx::ProgramT& p) {
+                  p.kernels[0]->kind = dfx::KernelKind::Conv2D;
+              }).find("graph-only operators are not kernels"),
+              std::string::npos);
+}
+
+TEST_F(VerifierRefuses, VectorKernelShapesThatDisagree) {
+    // A pool whose stride no longer produces its output's size.
+    EXPECT_NE(refusal([](dfx::ProgramT& p) {
+                  const std::size_t k = firstKernelOf(p, dfx::KernelKind::MaxPool2D);
+                  p.kernels[k]->params->window[2] = 1;
+              }).find("do not follow from the input and window"),
+              std::string::npos);
+    // A zero stride would divide by zero in the simulator.
+    EXPECT_NE(refusal([](dfx::ProgramT& p) {
+                  const std::size_t k = firstKernelOf(p, dfx::KernelKind::MaxPool2D);
+                  p.kernels[k]->params->window[2] = 0;
+              }).find("must be positive"),
+              std::string::npos);
+    // A softmax axis beyond the tensor's rank.
+    EXPECT_NE(refusal([](dfx::ProgramT& p) {
+                  const std::size_t k = firstKernelOf(p, dfx::KernelKind::Softmax);
+                  p.kernels[k]->params->axis = 7;
+              }).find("does not address a dimension"),
+              std::string::npos);
+}
+
+TEST_F(VerifierRefuses, MatMulParametersOutOfRange) {
+    EXPECT_NE(refusal([](dfx::ProgramT& p) {
+                  const std::size_t k = firstKernelOf(p, dfx::KernelKind::MatMul);
+                  p.kernels[k]->params->bias_input = 9;
+              }).find("params.bias_input: 9"),
+              std::string::npos);
+    EXPECT_NE(refusal([](dfx::ProgramT& p) {
+                  const std::size_t k = firstKernelOf(p, dfx::KernelKind::MatMul);
+                  p.kernels[k]->params->transpose_b = !p.kernels[k]->params->transpose_b;
+              }).find("B tensor"),
+              std::string::npos);
+}
+
+TEST_F(VerifierRefuses, ComputeFlagsAndReserveOps) {
+    EXPECT_NE(refusal([](dfx::ProgramT& p) {
+                  for (dfx::Op& op : p.ops)
+                      if (op.kind() == dfx::OpKind::Compute) {
+                          op = dfx::Op(op.kind(), op.move_kind(), op.src_level(), op.dst_level(),
+                                       0x8, op.index(), op.region());
+                          break;
+                      }
+              }).find("unknown bits 0x8"),
+              std::string::npos);
+    EXPECT_NE(refusal([](dfx::ProgramT& p) {
+                  for (dfx::Op& op : p.ops)
+                      if (op.kind() == dfx::OpKind::Reserve) {
+                          op = dfx::Op(op.kind(), op.move_kind(), op.src_level(),
+                                       dfx::MemoryLevel::L2, 0, op.index(), op.region());
+                          break;
+                      }
+              }).find("a reserve names a whole tensor"),
+              std::string::npos);
+}
+
+TEST_F(VerifierRefuses, GraphSectionIndicesAndAbsence) {
+    EXPECT_NE(refusal([](dfx::ProgramT& p) {
+                  p.graph[0]->output = 9999;
+              }).find("graph[0].output: tensor index 9999 out of range"),
+              std::string::npos);
+    EXPECT_NE(refusal([](dfx::ProgramT& p) { p.graph.clear(); }).find("graph: missing"),
+              std::string::npos);
 }
 
 } // namespace

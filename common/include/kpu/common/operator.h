@@ -48,23 +48,30 @@ enum class Operator : std::uint16_t {
 
 inline constexpr int kOperatorCount = 29;
 
-enum class Activation : std::uint8_t { None = 0, Relu = 1, Clamp = 2, Sigmoid = 3, Gelu = 4, Tanh = 5 };
+enum class Activation : std::uint8_t {
+    None = 0,
+    Relu = 1,
+    Clamp = 2,
+    Sigmoid = 3,
+    Gelu = 4,
+    Tanh = 5
+};
 
 // Every operator's parameters in one plain record; each operator reads the fields
 // docs/operators.md lists for it and ignores the rest.
 struct OpParams {
-    std::int32_t axis = -1;             // reductions, softmax, layernorm, concat (may be < 0: from the end)
-    std::array<std::uint8_t, 8> perm{}; // transpose: output dim d comes from input dim perm[d]
-    std::uint32_t kernelH = 1, kernelW = 1;   // pools, depthwise, im2col
-    std::uint32_t strideH = 1, strideW = 1;   // conv-like
+    std::int32_t axis = -1; // reductions, softmax, layernorm, concat (may be < 0: from the end)
+    std::array<std::uint8_t, 8> perm{};     // transpose: output dim d comes from input dim perm[d]
+    std::uint32_t kernelH = 1, kernelW = 1; // pools, depthwise, im2col
+    std::uint32_t strideH = 1, strideW = 1; // conv-like
     std::uint32_t dilationH = 1, dilationW = 1;
     std::uint32_t padTop = 0, padBottom = 0, padLeft = 0, padRight = 0;
-    std::array<std::uint32_t, 16> padding{}; // Pad: before/after for each dimension
-    double min = 0, max = 0;                 // clamp, and the clamp activation
-    double epsilon = 1e-5;                   // layernorm
-    double padValue = 0;                     // Pad
-    bool transposeB = false;                 // MatMul: B stored as [N, K]
-    std::int8_t biasInput = -1;              // MatMul: position in the inputs of a bias along N
+    std::array<std::uint32_t, 16> padding{};  // Pad: before/after for each dimension
+    double min = 0, max = 0;                  // clamp, and the clamp activation
+    double epsilon = 1e-5;                    // layernorm
+    double padValue = 0;                      // Pad
+    bool transposeB = false;                  // MatMul: B stored as [N, K]
+    std::int8_t biasInput = -1;               // MatMul: position in the inputs of a bias along N
     Activation activation = Activation::None; // MatMul epilogue
 };
 

@@ -43,7 +43,7 @@ Expected<GemmTiling> chooseGemmTiling(const GemmShape& shape, const KpuConfig& c
 // `space`; the tile keeps the kernel's pinned dimensions whole and shrinks the others
 // outermost first, so every tile is a contiguous run of the iteration space in row-major order.
 // The working set of one tile (every input region and the output region) must fit
-//   min(L2 capacity, L3 capacity) / 4   (double buffering, and room for the next kernel)
+//   min(L2 capacity, L3 capacity left by on-chip intermediates) / 2   (double buffering)
 // and one L1 allocation. Errors when not even a tile of one element per free dimension fits.
 Expected<std::array<std::uint32_t, 4>>
 chooseVectorTile(const dfx::KernelShape& shape, const std::vector<std::uint32_t>& inputElementBytes,

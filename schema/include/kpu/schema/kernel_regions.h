@@ -212,11 +212,9 @@ inline std::array<bool, 4> pinnedDims(const KernelShape& k) {
 namespace detail {
 // Input rows [lo, hi) a window covering outputs [o, o + e) reads, clipped to [0, size); at
 // least one row (a tile lying wholly in the padding reads none, but regions are never empty).
-inline std::pair<std::uint32_t, std::uint32_t> windowRange(std::uint32_t o, std::uint32_t e,
-                                                           std::uint32_t stride,
-                                                           std::uint32_t dilation,
-                                                           std::uint32_t kernel, std::uint32_t pad,
-                                                           std::uint64_t size) {
+inline std::pair<std::uint32_t, std::uint32_t>
+windowRange(std::uint32_t o, std::uint32_t e, std::uint32_t stride, std::uint32_t dilation,
+            std::uint32_t kernel, std::uint32_t pad, std::uint64_t size) {
     const std::int64_t lo = std::int64_t{o} * stride - pad;
     const std::int64_t hi =
         (std::int64_t{o} + e - 1) * stride - pad + std::int64_t{kernel - 1} * dilation + 1;
