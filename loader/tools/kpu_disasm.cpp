@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     app.add_option("--section", args.sections,
                    "sections to print (repeat or comma-separate; default all)")
         ->delimiter(',')
-        ->check(CLI::IsMember({"header", "tensors", "kernels", "ops", "deps", "hints"}));
+        ->check(CLI::IsMember({"header", "tensors", "kernels", "ops", "deps", "hints", "graph"}));
     app.add_option("--ops-from", args.opsFirst, "first op to print (default 0)");
     app.add_option("--ops-limit", args.opsLimit, "print at most this many ops (default all)");
     try {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <vector>
 
 #include <fmt/format.h>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kpu/common/dtype.h"
+#include "kpu/common/operator.h"
 #include "kpu/schema/object.h"
 
 namespace kpu::dfx {
@@ -34,6 +36,13 @@ const Kernel* kernelAt(const Program& program, std::uint64_t index) {
     if (index >= sizeOf(program.kernels()))
         return nullptr;
     return program.kernels()->Get(static_cast<flatbuffers::uoffset_t>(index));
+}
+
+// Program.graph is optional: absent reads as no nodes.
+const GraphNode* graphNodeAt(const Program& program, std::uint64_t index) {
+    if (index >= sizeOf(program.graph()))
+        return nullptr;
+    return program.graph()->Get(static_cast<flatbuffers::uoffset_t>(index));
 }
 
 // Dependencies of op `op` from the CSR arrays; nullopt when the CSR data is malformed.
@@ -122,14 +131,25 @@ std::string_view dtypeText(DType type) {
 }
 
 // Iteration dimension names of a kernel: long ("batch") for the iteration line, short ("b")
-// for loop orders and compute regions. Unknown shapes fall back to d0, d1, ...
+// for loop orders and compute regions. MatMul iterates [batch, M, N, K], Im2Col [N, OH, OW, 1];
+// every other kind (and a kernel the reference does not resolve) iterates the output's 4-D view,
+// named d0..d3, as are dimensions past the fourth.
 std::string iterationDimName(const Kernel* kernel, std::size_t dim, bool shortName) {
-    static constexpr std::array<std::string_view, 4> kLong{"batch", "M", "N", "K"};
-    static constexpr std::array<std::string_view, 4> kShort{"b", "m", "n", "k"};
-    const bool matMul4d = !kernel || (kernel->kind() == KernelKind::MatMul);
-    if (matMul4d && dim < 4)
-        return std::string(shortName ? kShort[dim] : kLong[dim]);
+    static constexpr std::array<std::string_view, 4> kMatMulLong{"batch", "M", "N", "K"};
+    static constexpr std::array<std::string_view, 4> kMatMulShort{"b", "m", "n", "k"};
+    static constexpr std::array<std::string_view, 4> kIm2ColLong{"N", "OH", "OW", "d3"};
+    static constexpr std::array<std::string_view, 4> kIm2ColShort{"n", "oh", "ow", "d3"};
+    if (kernel && dim < 4) {
+        if (kernel->kind() == KernelKind::MatMul)
+            return std::string(shortName ? kMatMulShort[dim] : kMatMulLong[dim]);
+        if (kernel->kind() == KernelKind::Im2Col)
+            return std::string(shortName ? kIm2ColShort[dim] : kIm2ColLong[dim]);
+    }
     return fmt::format("d{}", dim);
+}
+
+std::string_view activationText(Activation activation) {
+    return activationName(static_cast<kpu::Activation>(activation));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -232,6 +252,91 @@ std::string depsCell(const Program& program, std::size_t op) {
     return "deps " + (deps ? depListText(*deps) : std::string("?"));
 }
 
+// A double in its shortest round-trip form: "6", "0.5", "1e-05", "-inf", "nan".
+std::string numberText(double value) {
+    return fmt::format("{}", value);
+}
+
+template <class T>
+std::string listText(const flatbuffers::Vector<T>* values) {
+    if (sizeOf(values) == 0)
+        return "-";
+    std::vector<std::string> items;
+    for (auto v : *values)
+        items.push_back(fmt::format("{}", +v)); // + prints a ubyte as a number
+    return fmt::format("{}", fmt::join(items, ","));
+}
+
+// "3x3 stride 2x2 dilation 1x1 pad 0,1,0,1" for the 10-entry window; anything else raw.
+std::string windowText(const flatbuffers::Vector<std::uint32_t>* window) {
+    if (sizeOf(window) != 10)
+        return fmt::format("[{}]", sizeOf(window) == 0 ? std::string() : listText(window));
+    const auto w = [&](flatbuffers::uoffset_t i) { return window->Get(i); };
+    return fmt::format("{}x{} stride {}x{} dilation {}x{} pad {},{},{},{}", w(0), w(1), w(2), w(3),
+                       w(4), w(5), w(6), w(7), w(8), w(9));
+}
+
+// The parameters worth printing, in a fixed order (disasm.h lists the rules): those that
+// differ from the schema defaults, and those that define the kind even at their default.
+std::vector<std::string> paramItems(KernelKind kind, const KernelParams& params) {
+    const Operator op = toOperator(kind);
+    const bool axisKind = op == Operator::Concat || isReduction(op) || op == Operator::Softmax ||
+                          op == Operator::LayerNorm;
+    const bool windowKind = op == Operator::MaxPool2D || op == Operator::AvgPool2D ||
+                            op == Operator::DepthwiseConv2D || op == Operator::Im2Col ||
+                            op == Operator::Conv2D;
+    std::vector<std::string> items;
+    if (params.transpose_b())
+        items.push_back("transpose_b");
+    if (params.bias_input() != -1)
+        items.push_back(fmt::format("bias=input {}", params.bias_input()));
+    const bool clampActivation = params.activation() == Activation::Clamp;
+    if (clampActivation)
+        items.push_back(fmt::format("activation=clamp[{},{}]", numberText(params.min()),
+                                    numberText(params.max())));
+    else if (params.activation() != Activation::None)
+        items.push_back(fmt::format("activation={}", activationText(params.activation())));
+    if (axisKind || params.axis() != -1)
+        items.push_back(fmt::format("axis {}", params.axis()));
+    if (op == Operator::Transpose || sizeOf(params.perm()) != 0)
+        items.push_back("perm " + listText(params.perm()));
+    if (windowKind || sizeOf(params.window()) != 0)
+        items.push_back("window " + windowText(params.window()));
+    if (op == Operator::Pad || sizeOf(params.padding()) != 0)
+        items.push_back("padding " + listText(params.padding()));
+    if (!clampActivation) {
+        // min and max travel together: a clamp reads both.
+        if (op == Operator::Clamp || params.min() != 0 || params.max() != 0)
+            items.push_back(
+                fmt::format("min {} max {}", numberText(params.min()), numberText(params.max())));
+    }
+    if (params.epsilon() != 1e-5)
+        items.push_back("epsilon " + numberText(params.epsilon()));
+    if (params.pad_value() != 0)
+        items.push_back("pad_value " + numberText(params.pad_value()));
+    return items;
+}
+
+// An empty KernelParams table: every field reads as its schema default.
+const KernelParams& defaultParams() {
+    static const std::vector<std::uint8_t> bytes = [] {
+        flatbuffers::FlatBufferBuilder builder;
+        builder.Finish(CreateKernelParams(builder));
+        return std::vector<std::uint8_t>(builder.GetBufferPointer(),
+                                         builder.GetBufferPointer() + builder.GetSize());
+    }();
+    return *flatbuffers::GetRoot<KernelParams>(bytes.data());
+}
+
+// "params: transpose_b bias=input 2", or empty when nothing is worth printing. An absent table
+// reads as the defaults, so a kind whose parameters define it still shows them.
+std::string paramsText(KernelKind kind, const KernelParams* params) {
+    const std::vector<std::string> items = paramItems(kind, params ? *params : defaultParams());
+    if (items.empty())
+        return "";
+    return fmt::format("params: {}", fmt::join(items, " "));
+}
+
 // Rows of cells printed with every column padded to its widest cell, so sections line up
 // without fixed widths that long names would break. A column empty in every row (e.g. no op
 // has flags) is dropped rather than printed as a gap.
@@ -278,9 +383,10 @@ void appendHeaderText(std::string& out, const Program& program, const DisasmOpti
     if (options.fileSize)
         out += fmt::format("  size {} bytes", *options.fileSize);
     out += "\n";
-    out += fmt::format("; {}  {}  {}  {}\n", plural(sizeOf(program.tensors()), "tensor"),
+    out += fmt::format("; {}  {}  {}  {}  {}\n", plural(sizeOf(program.tensors()), "tensor"),
                        plural(sizeOf(program.kernels()), "kernel"),
-                       plural(sizeOf(program.ops()), "op"), plural(depCount(program), "dep"));
+                       plural(sizeOf(program.ops()), "op"), plural(depCount(program), "dep"),
+                       plural(sizeOf(program.graph()), "graph node"));
 }
 
 void appendTensorsText(std::string& out, const Program& program) {
@@ -292,10 +398,15 @@ void appendTensorsText(std::string& out, const Program& program) {
         const std::string source = tensor.source_node() < 0
                                        ? std::string("src-node -")
                                        : fmt::format("src-node {}", tensor.source_node());
+        // A negative alias_of is the schema's "owns its storage"; a bad index prints as "?".
+        const std::string alias =
+            tensor.alias_of() < 0
+                ? std::string()
+                : "alias of " + tensorRef(program, static_cast<std::uint64_t>(tensor.alias_of()));
         table.add({fmt::format("#{}", i), displayName(tensor.name()), shapeText(tensor.shape()),
                    std::string(dtypeText(tensor.dtype())),
                    std::string(tensorRoleName(tensor.role())), source,
-                   bytes ? fmt::format("{} B", *bytes) : std::string("? B")});
+                   bytes ? fmt::format("{} B", *bytes) : std::string("? B"), alias});
     }
     table.render(out, "  ");
 }
@@ -360,6 +471,8 @@ void appendKernelsText(std::string& out, const Program& program) {
                            displayName(kernel.name()), kernelKindName(kernel.kind()),
                            kernel.source_node(), kernelInputsText(program, kernel),
                            tensorRef(program, kernel.output()));
+        if (const std::string params = paramsText(kernel.kind(), kernel.params()); !params.empty())
+            out += continuation + params + "\n";
         out += fmt::format("{}iteration {}  dataflow {}  loop-order {}\n", continuation,
                            iterationText(kernel), dataflowName(kernel.dataflow()),
                            loopOrderText(kernel));
@@ -368,14 +481,43 @@ void appendKernelsText(std::string& out, const Program& program) {
     }
 }
 
-// Compute flags: bit 0 is accumulate; any other bit is unknown to this reader and shown raw.
-std::string computeFlagsText(std::uint32_t flags) {
-    std::string text = (flags & 1u) ? "acc" : "";
-    if (const std::uint32_t other = flags & ~1u) {
-        text += text.empty() ? "" : " ";
-        text += fmt::format("flags {:#x}", other);
+// The source graph's nodes, one row each: index, kind, name, node id, operands -> result,
+// params. Tensor references are range-checked like every other.
+void appendGraphText(std::string& out, const Program& program) {
+    out += fmt::format("graph ({}):\n", plural(sizeOf(program.graph()), "node"));
+    Table table;
+    for (std::size_t i = 0; i < sizeOf(program.graph()); ++i) {
+        const GraphNode& node = *graphNodeAt(program, i);
+        std::vector<std::string> inputs;
+        for (flatbuffers::uoffset_t j = 0; j < sizeOf(node.inputs()); ++j)
+            inputs.push_back(tensorRef(program, node.inputs()->Get(j)));
+        table.add(
+            {fmt::format("g{}", i), std::string(kernelKindName(node.kind())),
+             displayName(node.name()),
+             node.source_node() < 0 ? std::string("node -")
+                                    : fmt::format("node {}", node.source_node()),
+             fmt::format("[{}] -> {}", fmt::join(inputs, ", "), tensorRef(program, node.output())),
+             paramsText(node.kind(), node.params())});
     }
-    return text;
+    table.render(out, "  ");
+}
+
+// Compute flags: bit 0 is accumulate, bit 1 the epilogue; any other bit is unknown to this
+// reader and shown raw.
+std::string computeFlagsText(std::uint32_t flags) {
+    std::vector<std::string> parts;
+    if (flags & kAccumulateFlag)
+        parts.emplace_back("acc");
+    if (flags & kEpilogueFlag)
+        parts.emplace_back("epilogue");
+    if (const std::uint32_t other = flags & ~kKnownComputeFlags)
+        parts.push_back(fmt::format("flags {:#x}", other));
+    return fmt::format("{}", fmt::join(parts, " "));
+}
+
+// Flags of ops that define none: printed raw, and only when set.
+std::string rawFlagsText(std::uint32_t flags) {
+    return flags ? fmt::format("flags {:#x}", flags) : std::string();
 }
 
 std::vector<std::string> opRow(const Program& program, std::size_t index, bool withDeps) {
@@ -387,7 +529,7 @@ std::vector<std::string> opRow(const Program& program, std::size_t index, bool w
                                fmt::format("{} -> {}", memoryLevelName(op.src_level()),
                                            memoryLevelName(op.dst_level())),
                                tensorRef(program, op.index()), tensorRegionText(op.region()),
-                               op.flags() ? fmt::format("flags {:#x}", op.flags()) : ""});
+                               rawFlagsText(op.flags())});
         break;
     case OpKind::Compute:
         row.insert(row.end(), {"compute", std::string(memoryLevelName(op.dst_level())),
@@ -396,11 +538,12 @@ std::vector<std::string> opRow(const Program& program, std::size_t index, bool w
                                computeFlagsText(op.flags())});
         break;
     case OpKind::Barrier:
-        row.insert(row.end(), {"barrier", "", "", "", ""});
+        row.insert(row.end(), {"barrier", "", "", "", rawFlagsText(op.flags())});
         break;
     case OpKind::Reserve:
         row.insert(row.end(), {"reserve", std::string(memoryLevelName(op.dst_level())),
-                               tensorRef(program, op.index()), tensorRegionText(op.region()), ""});
+                               tensorRef(program, op.index()), tensorRegionText(op.region()),
+                               rawFlagsText(op.flags())});
         break;
     default:
         row.insert(row.end(),
@@ -494,7 +637,45 @@ Json jsonTensor(const Tensor& tensor, std::size_t index) {
                 {"dtype", dtypeText(tensor.dtype())},
                 {"role", tensorRoleName(tensor.role())},
                 {"source_node", tensor.source_node()},
-                {"bytes", bytes ? Json(*bytes) : Json(nullptr)}};
+                {"bytes", bytes ? Json(*bytes) : Json(nullptr)},
+                {"alias_of", tensor.alias_of()}};
+}
+
+// JSON has no infinities or NaN (nlohmann would print null): those become strings.
+Json jsonNumber(double value) {
+    if (std::isnan(value))
+        return "nan";
+    if (std::isinf(value))
+        return value > 0 ? "inf" : "-inf";
+    return value;
+}
+
+// Every field, so the JSON carries the object faithfully; null when the table is absent.
+Json jsonParams(const KernelParams* params) {
+    if (!params)
+        return nullptr;
+    return Json{{"axis", params->axis()},
+                {"perm", jsonArray(params->perm())},
+                {"window", jsonArray(params->window())},
+                {"padding", jsonArray(params->padding())},
+                {"min", jsonNumber(params->min())},
+                {"max", jsonNumber(params->max())},
+                {"epsilon", jsonNumber(params->epsilon())},
+                {"pad_value", jsonNumber(params->pad_value())},
+                {"transpose_b", params->transpose_b()},
+                {"bias_input", params->bias_input()},
+                {"activation", activationText(params->activation())}};
+}
+
+Json jsonGraphNode(const Program& program, std::size_t index) {
+    const GraphNode& node = *graphNodeAt(program, index);
+    return Json{{"index", index},
+                {"kind", kernelKindName(node.kind())},
+                {"name", jsonString(node.name())},
+                {"source_node", node.source_node()},
+                {"inputs", jsonArray(node.inputs())},
+                {"output", node.output()},
+                {"params", jsonParams(node.params())}};
 }
 
 Json jsonKernel(const Kernel& kernel, std::size_t index) {
@@ -516,7 +697,8 @@ Json jsonKernel(const Kernel& kernel, std::size_t index) {
                 {"dataflow", dataflowName(kernel.dataflow())},
                 {"loop_order", jsonArray(kernel.loop_order())},
                 {"first_op", kernel.first_op()},
-                {"op_count", kernel.op_count()}};
+                {"op_count", kernel.op_count()},
+                {"params", jsonParams(kernel.params())}};
 }
 
 Json jsonDeps(const Program& program, std::size_t index) {
@@ -525,9 +707,9 @@ Json jsonDeps(const Program& program, std::size_t index) {
 }
 
 // Every field of the Op struct, under the name its meaning has for the op's kind: the index is
-// "tensor" for a data move and "kernel" for a compute op (a barrier's is always 0); move_kind is
-// only meaningful for data moves. Levels and region are printed for every kind because the
-// compiler fills them in for all, and the JSON must carry the object faithfully.
+// "tensor" for a data move or a reserve and "kernel" for a compute op (a barrier's is always 0);
+// move_kind is only meaningful for data moves. Levels and region are printed for every kind because
+// the compiler fills them in for all, and the JSON must carry the object faithfully.
 Json jsonOp(const Program& program, std::size_t index, bool withDeps) {
     const Op& op = *program.ops()->Get(static_cast<flatbuffers::uoffset_t>(index));
     Json json{{"index", index}, {"kind", opKindName(op.kind())}};
@@ -536,11 +718,12 @@ Json jsonOp(const Program& program, std::size_t index, bool withDeps) {
     json["src"] = jsonLevelName(op.src_level());
     json["dst"] = jsonLevelName(op.dst_level());
     json["flags"] = op.flags();
-    if (op.kind() == OpKind::DataMove)
+    if (op.kind() == OpKind::DataMove || op.kind() == OpKind::Reserve)
         json["tensor"] = op.index();
     if (op.kind() == OpKind::Compute) {
         json["kernel"] = op.index();
-        json["accumulate"] = (op.flags() & 1u) != 0;
+        json["accumulate"] = (op.flags() & kAccumulateFlag) != 0;
+        json["epilogue"] = (op.flags() & kEpilogueFlag) != 0;
     }
     json["region"] = jsonRegion(op.region());
     if (withDeps)
@@ -625,6 +808,8 @@ std::optional<DisasmSection> parseDisasmSection(std::string_view name) {
         return DisasmSection::Deps;
     if (name == "hints")
         return DisasmSection::Hints;
+    if (name == "graph")
+        return DisasmSection::Graph;
     return std::nullopt;
 }
 
@@ -636,6 +821,8 @@ std::string disassembleText(const Program& program, const DisasmOptions& options
         appendTensorsText(out, program);
     if (options.has(DisasmSection::Kernels))
         appendKernelsText(out, program);
+    if (options.has(DisasmSection::Graph))
+        appendGraphText(out, program);
     if (options.has(DisasmSection::Ops))
         appendOpsText(out, program, options);
     else if (options.has(DisasmSection::Deps))
@@ -660,6 +847,12 @@ std::string disassembleJson(const Program& program, const DisasmOptions& options
         for (std::size_t i = 0; i < sizeOf(program.kernels()); ++i)
             kernels.push_back(jsonKernel(*kernelAt(program, i), i));
         json["kernels"] = std::move(kernels);
+    }
+    if (options.has(DisasmSection::Graph)) {
+        Json graph = Json::array();
+        for (std::size_t i = 0; i < sizeOf(program.graph()); ++i)
+            graph.push_back(jsonGraphNode(program, i));
+        json["graph"] = std::move(graph);
     }
     if (options.has(DisasmSection::Ops) || options.has(DisasmSection::Deps))
         addOpsJson(json, program, options);

@@ -1,5 +1,6 @@
-// Golden kpu-disasm output (text and JSON) of the example graphs. To regenerate after an
-// intended format change: KPU_UPDATE_GOLDEN=1 ctest -R Golden, then review the diff.
+// Golden kpu-disasm output (text and JSON) of the example graphs and of small fixtures. To
+// regenerate after an intended format change: KPU_UPDATE_GOLDEN=1 ctest -R Golden, then review
+// the diff.
 #include <cstdlib>
 #include <filesystem>
 
@@ -13,13 +14,14 @@ namespace {
 
 const std::string kGoldenDir = std::string(KPU_SOURCE_DIR) + "/tests/golden";
 
-void checkGolden(const std::string& example, const std::vector<std::string>& disasmFlags,
+// `graph` is a .dfg path relative to the source root (examples/..., or a golden-only graph in
+// tests/golden/).
+void checkGolden(const std::string& graph, const std::vector<std::string>& disasmFlags,
                  const std::string& golden) {
     ScratchDir dir("golden");
     const std::string object = dir.file("g.kpu");
     // Compile from the source root with a relative path: the object records the path it was given.
-    auto compiled =
-        runCommand({KPU_COMPILER_EXE, "examples/" + example, "-o", object}, KPU_SOURCE_DIR);
+    auto compiled = runCommand({KPU_COMPILER_EXE, graph, "-o", object}, KPU_SOURCE_DIR);
     ASSERT_EQ(compiled.exitCode, 0) << compiled.err;
     std::vector<std::string> cmd{KPU_DISASM_EXE};
     cmd.insert(cmd.end(), disasmFlags.begin(), disasmFlags.end());
@@ -38,16 +40,28 @@ void checkGolden(const std::string& example, const std::vector<std::string>& dis
 }
 
 TEST(GoldenDisasm, SmallMatmulText) {
-    checkGolden("matmul_4x16x4.dfg", {}, "matmul_4x16x4.disasm.txt");
+    checkGolden("examples/matmul_4x16x4.dfg", {}, "matmul_4x16x4.disasm.txt");
 }
 TEST(GoldenDisasm, SmallMatmulJson) {
-    checkGolden("matmul_4x16x4.dfg", {"--json"}, "matmul_4x16x4.disasm.json");
+    checkGolden("examples/matmul_4x16x4.dfg", {"--json"}, "matmul_4x16x4.disasm.json");
 }
 TEST(GoldenDisasm, ExampleMatmulText) {
-    checkGolden("matmul.dfg", {}, "matmul.disasm.txt");
+    checkGolden("examples/matmul.dfg", {}, "matmul.disasm.txt");
 }
 TEST(GoldenDisasm, ThreeOperandChainText) {
-    checkGolden("matmul_chained_mixed.dfg", {}, "matmul_chained_mixed.disasm.txt");
+    checkGolden("examples/matmul_chained_mixed.dfg", {}, "matmul_chained_mixed.disasm.txt");
+}
+// MATMUL + bias ADD + RELU fused into one kernel: params, epilogue flags, the graph section.
+TEST(GoldenDisasm, FusedMatmulBiasReluText) {
+    checkGolden("tests/golden/fused_matmul_bias_relu.dfg", {}, "fused_matmul_bias_relu.disasm.txt");
+}
+// Three fused layers: on-chip intermediates (reserve ops), K steps ending in "acc epilogue".
+TEST(GoldenDisasm, MlpText) {
+    checkGolden("examples/mlp.dfg", {}, "mlp.disasm.txt");
+}
+TEST(GoldenDisasm, FusedMatmulBiasReluJson) {
+    checkGolden("tests/golden/fused_matmul_bias_relu.dfg", {"--json"},
+                "fused_matmul_bias_relu.disasm.json");
 }
 
 } // namespace

@@ -2,52 +2,76 @@
 // programs (JSON). Shared by kpu-disasm and the compiler's --emit-dfx, so both print the same.
 //
 // The output never contains pointers, timestamps or anything host-dependent; integers are
-// printed exactly. Text layout (columns are padded to the widest cell of their section):
+// printed exactly, floating-point parameters in their shortest round-trip form ("6", "1e-05",
+// "-inf"). Text layout (columns are padded to the widest cell of their section):
 //
-//   ; KPU object  format 1.0  producer "kpu-kernel-compiler 0.1.0"
+//   ; KPU object  format 2.0  producer "kpu-kernel-compiler 0.1.0"
 //   ; source graph "g"  file "g.dfg"  size 1234 bytes        (size only when options.fileSize)
-//   ; 3 tensors  1 kernel  9 ops  12 deps
-//   tensors (3):
-//     #0  A     4x16  f32  constant  src-node 0  256 B
+//   ; 4 tensors  1 kernel  9 ops  12 deps  2 graph nodes
+//   tensors (4):
+//     #0  A     4x16  f32  constant      src-node 0  256 B
+//     #3  Av    64    f32  intermediate  src-node 5  256 B  alias of #0 A
 //   kernels (1):
-//     k0  MATMUL#3  matmul  node 3  inputs [#0 A, #1 B]  output #2 C
+//     k0  fc#3  matmul  node 3  inputs [#0 A, #1 B, #2 b]  output #3 C
+//         params: bias=input 2 activation=relu                      (only when any)
 //         iteration [batch 1, M 4, N 4, K 16]  dataflow output-stationary  loop-order b,m,n,k
 //         tiling L3 [1, 4, 4, 16]  L2 [1, 4, 4, 16]  ops 0..8 (9)
+//   graph (2 nodes):
+//     g0  matmul  mm  node 3  [#0 A, #1 B] -> #4 mm
+//     g1  add     b   node 4  [#4 mm, #2 b] -> #3 C
 //   ops (9):
-//     0  load     EXT -> L3  #0 A         [0,0,0:4,0:16]          deps -
-//     4  compute  L2         k0 MATMUL#3  b=0 m=0:4 n=0:4 k=0:16  acc  deps 1,3
-//     8  barrier                                                       deps 4-7
+//     0  load     EXT -> L3  #0 A      [0,0,0:4,0:16]          deps -
+//     1  reserve  L3         #4 mm     [0,0,0:4,0:4]           deps -
+//     4  compute  L2         k0 fc#3   b=0 m=0:4 n=0:4 k=0:16  acc epilogue  deps 1,3
+//     8  barrier                                                deps 4-7
 //   hints:
 //     external-bytes  384
 //     ...
 //
 // A region prints one entry per dimension: "o" when its extent is 1, else "o:end" (half-open).
-// Compute regions name the MatMul dimensions (b, m, n, k). Dependency lists compress runs of
-// three or more consecutive ops to "first-last". Compute ops show "acc" when flag bit 0
-// (accumulate) is set and "flags 0x.." when other bits are. When the ops section is off but
-// deps is on, a "deps (E):" section lists "op <- deps" for ops that have dependencies. Kernel
-// inputs broadcast over a batch > 1 are marked "(broadcast)". Names are printed bare unless
-// empty or containing spaces, quotes, commas or brackets; then they are quoted with escapes.
-// A column empty in every row is dropped. Limited op ranges end with "... showing ops a..b of N".
+// Iteration dimensions are named per kernel kind: MatMul batch/M/N/K (short b, m, n, k), Im2Col
+// N/OH/OW/d3 (n, oh, ow, d3), every other kind (and an unknown kernel) d0..d3, the output's 4-D
+// view. Dependency lists compress runs of three or more consecutive ops to "first-last". Compute
+// ops show "acc" for flag bit 0 (accumulate), "epilogue" for bit 1 (apply bias and activation)
+// and "flags 0x.." for bits this reader does not know. A reserve op prints the level, the tensor
+// and its (whole-tensor) region. When the ops section is off but deps is on, a "deps (E):"
+// section lists "op <- deps" for ops that have dependencies. Kernel inputs broadcast over a
+// batch > 1 are marked "(broadcast)". Names are printed bare unless empty or containing spaces,
+// quotes, commas or brackets; then they are quoted with escapes. A column empty in every row is
+// dropped. Limited op ranges end with "... showing ops a..b of N".
+//
+// Parameters (kernels and graph nodes) print as "params: " and space-separated items, in this
+// order: "transpose_b", "bias=input I", "activation=NAME" ("activation=clamp[MIN,MAX]"),
+// "axis A", "perm 1,0", "window KHxKW stride SHxSW dilation DHxDW pad T,B,L,R", "padding
+// b0,a0,b1,a1,..", "min X max Y", "epsilon E", "pad_value V". An item is printed when its value
+// differs from the schema default, and always for the parameters that define the kind (axis of
+// concat, reductions, softmax and layernorm; perm of transpose; window of pools, depthwise,
+// im2col and conv2d; padding of pad; min and max of clamp). No params: nothing printed.
 //
 // JSON: one object, one key per line and one record per line inside arrays (fully indented
 // JSON would spend ~40 lines per op). Keys in this order; sections not selected are omitted;
 // strings absent from the object are null:
 //   "format": {"major", "minor"}, "producer", "source_graph", "source_file", "size_bytes"?,
 //   "tensors": [{"index", "name", "shape": [..], "dtype": "f32", "role": "constant",
-//                "source_node", "bytes"}],
+//                "source_node", "bytes", "alias_of" (-1: owns its storage)}],
 //   "kernels": [{"index", "name", "source_node", "kind": "matmul", "inputs": [..],
 //                "output", "iteration_space": [..], "input_batched": [..],
 //                "tilings": [{"level": "l3", "tile": [..]}], "dataflow": "output-stationary",
-//                "loop_order": [..], "first_op", "op_count"}],
+//                "loop_order": [..], "first_op", "op_count", "params"}],
+//   "graph": [{"index", "kind", "name", "source_node", "inputs": [..], "output", "params"}],
 //   "op_count", "op_range"? {"first", "count"} (only when options limit the ops shown),
-//   "ops": [{"index", "kind": "data-move" | "compute" | "barrier", "move": "load" (data-move
-//            only), "src": "external", "dst": "l3" (for compute: dst = operand level), "flags",
-//            "tensor" (data-move) | "kernel" + "accumulate" (compute),
-//            "region": {"origin": [4], "extent": [4]}, "deps": [..] (when deps is on)}],
+//   "ops": [{"index", "kind": "data-move" | "compute" | "barrier" | "reserve", "move": "load"
+//            (data-move only), "src": "external", "dst": "l3" (for compute: dst = operand
+//            level), "flags", "tensor" (data-move, reserve) | "kernel" + "accumulate" +
+//            "epilogue" (compute), "region": {"origin": [4], "extent": [4]}, "deps": [..]
+//            (when deps is on)}],
 //   "deps": [[..], ..] (only when deps is on and ops is off: one list per op shown),
 //   "hints": {"external_bytes", "compute_cycles", "macs", "parallelism", "target_config",
 //             "array_rows", "array_cols"} or null when the object has none.
+// "params" is null when the kernel or node has no params table, else every field:
+//   {"axis", "perm": [..], "window": [..], "padding": [..], "min", "max", "epsilon",
+//    "pad_value", "transpose_b", "bias_input", "activation": "none" | "relu" | ...};
+// a non-finite double is the string "inf", "-inf" or "nan" (JSON has no such numbers).
 // Memory levels are "external", "l1", "l2", "l3"; other enums use the names in object.h.
 #pragma once
 
@@ -68,11 +92,13 @@ enum class DisasmSection : unsigned {
     Ops = 1u << 3,
     Deps = 1u << 4,
     Hints = 1u << 5,
+    Graph = 1u << 6, // the source graph's nodes (Program.graph)
 };
 
-inline constexpr unsigned kAllDisasmSections = 0x3f;
+inline constexpr unsigned kAllDisasmSections = 0x7f;
 
-// "header", "tensors", "kernels", "ops", "deps", "hints" -> the section; nullopt otherwise.
+// "header", "tensors", "kernels", "graph", "ops", "deps", "hints" -> the section; nullopt
+// otherwise.
 std::optional<DisasmSection> parseDisasmSection(std::string_view name);
 
 struct DisasmOptions {

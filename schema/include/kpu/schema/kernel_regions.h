@@ -199,8 +199,7 @@ inline std::array<bool, 4> pinnedDims(const KernelShape& k) {
                 k.params.padding[static_cast<std::size_t>(2 * d)] != 0 ||
                 k.params.padding[static_cast<std::size_t>(2 * d + 1)] != 0;
         break;
-    case Operator::DepthwiseConv2D:
-    case Operator::Im2Col:
+    case Operator::Im2Col: // every patch row needs all input channels
         pinned[3] = true;
         break;
     default:
@@ -267,15 +266,28 @@ inline Box inputBox(const KernelShape& k, std::size_t i, const Box& tile) {
     case Operator::AvgPool2D:
     case Operator::DepthwiseConv2D:
     case Operator::Im2Col: {
-        if (i > 0) // depthwise weights and bias: whole
-            return Box{{0, 0, 0, 0},
+        // Depthwise output channel o = c * M + m reads input channel c only: a tile of output
+        // channels [o0, o1) needs input channels [o0 / M, (o1 - 1) / M], their weights
+        // [KH, KW, c, M] and its own slice of the bias.
+        const bool depthwise = k.kind == Operator::DepthwiseConv2D;
+        const std::uint64_t mult =
+            depthwise ? std::max<std::uint64_t>(1, k.output[3] / k.inputs[0][3]) : 1;
+        const auto c0 = static_cast<std::uint32_t>(tile.origin[3] / mult);
+        const auto c1 = static_cast<std::uint32_t>(
+            (std::uint64_t{tile.origin[3]} + tile.extent[3] - 1) / mult + 1);
+        if (depthwise && i == 1)
+            return Box{{0, 0, c0, 0},
                        {static_cast<std::uint32_t>(in[0]), static_cast<std::uint32_t>(in[1]),
-                        static_cast<std::uint32_t>(in[2]), static_cast<std::uint32_t>(in[3])}};
+                        c1 - c0, static_cast<std::uint32_t>(in[3])}};
+        if (depthwise && i == 2)
+            return Box{{0, 0, 0, tile.origin[3]}, {1, 1, 1, tile.extent[3]}};
         std::tie(box.origin[1], box.extent[1]) = detail::windowRange(
             tile.origin[1], tile.extent[1], p.strideH, p.dilationH, p.kernelH, p.padTop, in[1]);
         std::tie(box.origin[2], box.extent[2]) = detail::windowRange(
             tile.origin[2], tile.extent[2], p.strideW, p.dilationW, p.kernelW, p.padLeft, in[2]);
-        if (k.kind != Operator::MaxPool2D && k.kind != Operator::AvgPool2D)
+        if (depthwise)
+            box.origin[3] = c0, box.extent[3] = c1 - c0;
+        else if (k.kind == Operator::Im2Col)
             box.origin[3] = 0, box.extent[3] = static_cast<std::uint32_t>(in[3]);
         return box;
     }
