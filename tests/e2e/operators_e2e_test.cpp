@@ -346,7 +346,15 @@ INSTANTIATE_TEST_SUITE_P(OpConv, OpE2E,
                              depthwise("dw3x3_s2_pad0101", {1, 12, 12, 16}, {3, 3, 16, 1},
                                        {1, 6, 6, 16}, window({2, 2}, {0, 1, 0, 1})),
                              depthwise("dw3x3_multiplier2", {1, 9, 9, 8}, {3, 3, 8, 2},
-                                       {1, 9, 9, 16}, window({1, 1}, {1, 1, 1, 1}))),
+                                       {1, 9, 9, 16}, window({1, 1}, {1, 1, 1, 1})),
+                             // MobileNet's widest depthwise layer: on the minimal config even
+                             // one output pixel's channels do not fit, so tiles split channels.
+                             depthwise("dw_960_channels", {1, 7, 7, 960}, {3, 3, 960, 1},
+                                       {1, 7, 7, 960}, window({1, 1}, {1, 1, 1, 1})),
+                             // Channel tiles that start inside a channel's multiplier group.
+                             depthwise("dw_300_channels_multiplier2", {1, 5, 5, 300},
+                                       {3, 3, 300, 2}, {1, 5, 5, 600},
+                                       window({1, 1}, {1, 1, 1, 1}))),
                          caseName);
 
 // ADD / SUB / MUL / DIV with every broadcast form, on 37x91 (not a multiple of 16).
