@@ -51,8 +51,8 @@ int main(int argc, char** argv) {
     // The graph dump comes before lowering, so it works for graphs that cannot be lowered yet.
     if (emitGraph)
         std::cout << kpu::ir::dumpGraph(*graph);
-    auto result =
-        kpu::compiler::compileGraph(std::move(*graph), input, {.target = *config, .batch = batch, .fuse = !noFuse});
+    auto result = kpu::compiler::compileGraph(std::move(*graph), input,
+                                              {.target = *config, .batch = batch, .fuse = !noFuse});
     if (!result) {
         std::cerr << result.error().message << "\n";
         return 1;

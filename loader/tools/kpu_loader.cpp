@@ -61,8 +61,7 @@ int run(const std::string& objectPath, const std::string& configPath,
         return report(r.error());
     std::vector<kpu::loader::Comparison> comparisons;
     if (verify) {
-        auto checked =
-            kpu::loader::verifyOutputs(*object->program, *inputs, *result, objectPath);
+        auto checked = kpu::loader::verifyOutputs(*object->program, *inputs, *result, objectPath);
         if (!checked)
             return report(checked.error());
         comparisons = std::move(*checked);

@@ -13,7 +13,7 @@ namespace kpu::compiler {
 struct LowerOptions {
     KpuConfig target = defaultConfig(); // the configuration tiles are chosen for
     std::string sourceFile;             // for messages and the object's header
-    bool fuse = true; // GEMM kernels absorb a following bias add and activation
+    bool fuse = true;                   // GEMM kernels absorb a following bias add and activation
 };
 
 // Compute op flag bits (dfx::Op::flags).

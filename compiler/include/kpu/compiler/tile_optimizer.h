@@ -12,9 +12,8 @@
 // mt and nt are multiples of the array's rows/cols (or the whole dimension when smaller).
 #pragma once
 
-#include <cstdint>
-
 #include <array>
+#include <cstdint>
 #include <vector>
 
 #include "kpu/common/error.h"

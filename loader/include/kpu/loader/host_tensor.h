@@ -20,7 +20,6 @@ struct HostTensor {
 
 // Deterministic values uniform in [-scale, scale), rounded to `dtype`; the stream depends only
 // on (seed, streamId), so each tensor's values do not depend on the others.
-void fillRandom(HostTensor& tensor, std::uint64_t seed, std::uint64_t streamId,
-                double scale = 1.0);
+void fillRandom(HostTensor& tensor, std::uint64_t seed, std::uint64_t streamId, double scale = 1.0);
 
 } // namespace kpu::loader
