@@ -115,7 +115,7 @@ private:
         const std::string place =
             k.line == 0 ? options_.sourceFile : fmt::format("{}:{}:1", options_.sourceFile, k.line);
         const std::string kernel =
-            k.name.ends_with(".im2col") ? " (its IM2COL kernel)" : std::string();
+            k.op == Operator::Im2Col ? " (its IM2COL kernel)" : std::string();
         return fmt::format("{}: error: node {} '{}' ({}){}", place, k.nodeId, k.nodeName, k.opName,
                            kernel);
     }

@@ -1,5 +1,6 @@
 // The schedule binder: addresses, engines, capacity errors, and that binding mistakes are
 // caught by the functional simulation (a wrong address gives a wrong result).
+#include <map>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -183,6 +184,112 @@ TEST(Binder, ThreeOperandAndBatchedProgramsVerify) {
         for (const Comparison& cmp : *checks)
             EXPECT_FALSE(cmp.firstMismatch) << cmp.tensor;
     }
+}
+
+// A chain of RELUs x -> t1 -> ... -> t<n> -> y over `rows x 256` f32 tensors.
+std::vector<std::uint8_t> reluChain(std::int64_t rows, int intermediates = 4) {
+    test::DfgBuilder g("chain");
+    test::DfgValue v = g.input("x", {rows, 256});
+    for (int i = 1; i <= intermediates; ++i)
+        v = g.node("RELU", {v}, {fmt::format("t{}", i), {rows, 256}});
+    v = g.node("RELU", {v}, {"y", {rows, 256}});
+    g.output({v});
+    test::ScratchDir dir("chain");
+    EXPECT_TRUE(writeTextFile(dir.file("g.dfg"), g.str()));
+    auto r = compiler::compileDfgFile(dir.file("g.dfg"), {});
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    return r ? r->object : std::vector<std::uint8_t>{};
+}
+
+bool isReserved(const dfx::Program& p, const std::string& tensor);
+
+// The L3 byte range each on-chip (reserved) tensor occupies: the span of the L3 ends of the
+// moves that write it in place there.
+std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>
+onChipRanges(const dfx::Program& p, const sim::Schedule& s) {
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> ranges;
+    for (const sim::BoundOp& op : s.ops) {
+        const dfx::Op& source = *p.ops()->Get(op.sourceOp);
+        if (op.type != sim::OpType::Move || source.kind() != dfx::OpKind::DataMove ||
+            op.move.dst.level != sim::Level::L3 || source.src_level() != dfx::MemoryLevel::L2)
+            continue;
+        const std::string name = p.tensors()->Get(source.index())->name()->str();
+        if (!isReserved(p, name))
+            continue; // an output tile staged in L3 on its way out
+        auto [it, fresh] = ranges.try_emplace(name, op.move.dst.offset, op.move.dst.offset);
+        it->second.first = std::min(it->second.first, op.move.dst.offset);
+        it->second.second = std::max(it->second.second, op.move.dst.offset + op.bytes);
+    }
+    return ranges;
+}
+
+bool isReserved(const dfx::Program& p, const std::string& tensor) {
+    for (const dfx::Op* op : *p.ops())
+        if (op->kind() == dfx::OpKind::Reserve &&
+            p.tensors()->Get(op->index())->name()->str() == tensor)
+            return true;
+    return false;
+}
+
+TEST(Binder, IntermediatesThatFitStayOnChipAndReuseSpaceByLiveness) {
+    // 64 x 256 f32 = 64 KiB per intermediate: each fits in L3 (512 KiB, half for
+    // intermediates), and at most two are live at once; the twelve together (768 KiB) fit only
+    // because dead ones give their space back.
+    const auto object = reluChain(64, 12);
+    const dfx::Program& p = *dfx::GetProgram(object.data());
+    for (int i = 1; i <= 12; ++i)
+        EXPECT_TRUE(isReserved(p, fmt::format("t{}", i))) << i;
+    EXPECT_FALSE(isReserved(p, "y")); // graph outputs live in external memory
+    auto schedule = bindProgram(p, defaultConfig(), "g.kpu");
+    ASSERT_TRUE(schedule) << schedule.error().message;
+    auto inputs = prepareInputs(p, {}, 1);
+    ASSERT_TRUE(inputs);
+    auto result = simulate(p, *schedule, defaultConfig(), *inputs);
+    ASSERT_TRUE(result);
+    const auto checks = verifyOutputs(p, *inputs, *result, "g.kpu");
+    ASSERT_TRUE(checks) << checks.error().message;
+    for (const Comparison& c : *checks)
+        EXPECT_FALSE(c.firstMismatch) << c.tensor;
+    // Only x and y cross the chip boundary: 2 x 64 KiB.
+    EXPECT_EQ(result->stats.bytesBetweenLevels[0], 2u * 64 * 256 * 4);
+    // A tensor and the next one (both live while the RELU between them runs) never overlap;
+    // some later tensor takes the space of an earlier, dead one.
+    const auto ranges = onChipRanges(p, *schedule);
+    ASSERT_EQ(ranges.size(), 12u);
+    const auto overlap = [&](int a, int b) {
+        const auto& ra = ranges.at(fmt::format("t{}", a));
+        const auto& rb = ranges.at(fmt::format("t{}", b));
+        return ra.first < rb.second && rb.first < ra.second;
+    };
+    bool reused = false;
+    for (int i = 1; i <= 12; ++i) {
+        if (i < 12) {
+            EXPECT_FALSE(overlap(i, i + 1)) << i;
+        }
+        for (int j = i + 2; j <= 12; ++j)
+            reused = reused || overlap(i, j);
+    }
+    EXPECT_TRUE(reused) << "no on-chip space was reused";
+}
+
+TEST(Binder, IntermediatesThatDoNotFitSpillToExternalMemory) {
+    // 512 x 256 f32 = 512 KiB per intermediate: more than half of L3.
+    const auto object = reluChain(512);
+    const dfx::Program& p = *dfx::GetProgram(object.data());
+    for (const char* t : {"t1", "t2", "t3", "t4"})
+        EXPECT_FALSE(isReserved(p, t)) << t;
+    auto schedule = bindProgram(p, defaultConfig(), "g.kpu");
+    ASSERT_TRUE(schedule) << schedule.error().message;
+    auto inputs = prepareInputs(p, {}, 1);
+    ASSERT_TRUE(inputs);
+    auto result = simulate(p, *schedule, defaultConfig(), *inputs);
+    ASSERT_TRUE(result);
+    const auto checks = verifyOutputs(p, *inputs, *result, "g.kpu");
+    ASSERT_TRUE(checks) << checks.error().message;
+    for (const Comparison& c : *checks)
+        EXPECT_FALSE(c.firstMismatch) << c.tensor;
+    // Every tensor is written once and read once through external memory: 2 x 5 x 512 KiB.
+    EXPECT_EQ(result->stats.bytesBetweenLevels[0], 2u * 5 * 512 * 256 * 4);
 }
 
 } // namespace
