@@ -146,8 +146,24 @@ public:
 
     template <class... Args>
     std::unexpected<Error> error(fmt::format_string<Args...> format, Args&&... args) const {
-        return fail("{}:{}:1: error: node {} '{}' ({}): {}", file_, op_.line, op_.nodeId, op_.name,
-                    op_.opName, fmt::format(format, std::forward<Args>(args)...));
+        return fail("{}:{}:1: error: node {} '{}' ({}): {}{}", file_, op_.line, op_.nodeId,
+                    op_.name, op_.opName, fmt::format(format, std::forward<Args>(args)...),
+                    declarationNote());
+    }
+
+    // When an operand's value disagrees with the type the node declares for it (a graph
+    // wired inconsistently), the error says so: the shapes it shows are the values'.
+    std::string declarationNote() const {
+        for (std::size_t k = 0; k < op_.operands.size() && k < op_.operandTypes.size(); ++k) {
+            if (op_.operands[k] == kNoValue)
+                continue;
+            const Value& v = graph_.value(op_.operands[k]);
+            const TensorType& declared = op_.operandTypes[k];
+            if (!declared.shape.empty() && declared.shape != v.type.shape)
+                return fmt::format(" (operand {} is declared {}, but its value '{}' is {})", k,
+                                   shapeText(declared.shape), v.name, shapeText(v.type.shape));
+        }
+        return "";
     }
 
     const Operation& op() const { return op_; }
