@@ -278,7 +278,10 @@ private:
 
         // Fusion: a following bias add (when the GEMM has none) and activation.
         if (options_.fuse) {
-            if (auto c = soleConsumer(result); c && !bias) {
+            // Only when the GEMM has neither a bias nor an activation yet: act(x) + b is not
+            // act(x + b).
+            if (auto c = soleConsumer(result);
+                c && !bias && params.activation == Activation::None) {
                 if (auto b = biasOperand(*c, result, i, n)) {
                     fused_[static_cast<std::size_t>(*c)] = true;
                     addGraphNode(*c);

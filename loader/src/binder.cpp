@@ -75,6 +75,9 @@ struct Residency {
     // by every alias of it; moves into or out of it wait for the reservation.
     bool whole = false;
     std::uint32_t reservedBy = 0; // bound op that completes the reservation
+    // Bound moves into or out of a whole residency. They run on different engines, so the
+    // space is free only when all of them are done, not just the last one in program order.
+    std::vector<std::uint32_t> accesses;
 };
 
 // The residencies one DFX op touches. For moves: src (on-chip source) and dst (created, or a
@@ -245,12 +248,12 @@ private:
                                   std::uint32_t op) {
         const TileKey key{static_cast<std::uint8_t>(level), tensor, toArray(*region.origin()),
                           toArray(*region.extent())};
-        residencies_.push_back(Residency{.level = level,
-                                         .tensor = tensor,
-                                         .extent = toArray(*region.extent()),
-                                         .lastUse = op,
-                                         .address = 0,
-                                         .bound = false});
+        Residency r;
+        r.level = level;
+        r.tensor = tensor;
+        r.extent = toArray(*region.extent());
+        r.lastUse = op;
+        residencies_.push_back(std::move(r));
         const auto id = static_cast<std::uint32_t>(residencies_.size() - 1);
         resident_[key] = id;
         return id;
@@ -484,8 +487,15 @@ private:
     void releaseDead(std::uint32_t i, std::uint32_t lastReader) {
         for (std::uint32_t id : dyingAt_[i]) {
             Residency& r = residencies_[id];
-            if (r.bound)
-                allocatorFor(r.level).release(r.address, lastReader);
+            if (!r.bound)
+                continue;
+            std::uint32_t freeAfter = lastReader;
+            if (r.whole && !r.accesses.empty()) {
+                sim::BoundOp join;
+                join.sourceOp = i;
+                freeAfter = schedule_.add(join, r.accesses);
+            }
+            allocatorFor(r.level).release(r.address, freeAfter);
         }
     }
 
@@ -577,6 +587,9 @@ private:
             moveEnd(toLevel(op.dst_level()), r.dst, tensor, origin, extent, deps);
         completion_[i] =
             schedule_.add(makeMove(i, src, srcStrides, dst, dstStrides, extent, e), deps);
+        for (std::optional<std::uint32_t> end : {r.src, r.dst})
+            if (end && residencies_[*end].whole)
+                residencies_[*end].accesses.push_back(completion_[i]);
         return {};
     }
 

@@ -38,7 +38,8 @@ HostTensor describe(const dfx::Tensor& t) {
     HostTensor h;
     h.name = t.name()->str();
     h.dtype = dfx::fromDType(t.dtype());
-    h.shape.assign(t.shape()->begin(), t.shape()->end());
+    const auto shape = dfx::tensorShape(t);
+    h.shape.assign(shape.begin(), shape.end());
     return h;
 }
 
@@ -85,8 +86,8 @@ double weightScale(const dfx::Program& program, std::uint32_t tensor) {
         for (std::uint32_t slot = 0; slot < node->inputs()->size(); ++slot) {
             if (node->inputs()->Get(slot) != tensor || slot != 1)
                 continue;
-            const auto& shape = *program.tensors()->Get(tensor)->shape();
-            const flatbuffers::uoffset_t rank = shape.size();
+            const auto shape = dfx::tensorShape(*program.tensors()->Get(tensor));
+            const std::size_t rank = shape.size();
             double fanIn = 1;
             switch (node->kind()) {
             case dfx::KernelKind::MatMul: // B [.., K, N]
@@ -193,13 +194,43 @@ Expected<std::vector<Comparison>> verifyOutputs(const dfx::Program& program,
     return comparisons;
 }
 
+// Which tensors hold their values in external memory after a run: graph inputs, constants
+// and outputs, and intermediates the program spills there (and every alias of those).
+// Intermediates that stay on chip or were fused away never reach it.
+std::vector<bool> externallyVisible(const dfx::Program& program) {
+    const auto& tensors = *program.tensors();
+    auto root = [&](std::uint32_t t) {
+        const std::int64_t a = tensors.Get(t)->alias_of();
+        return a >= 0 ? static_cast<std::uint32_t>(a) : t;
+    };
+    std::vector<bool> visibleRoot(tensors.size(), false);
+    for (std::uint32_t t = 0; t < tensors.size(); ++t)
+        if (tensors.Get(t)->role() != dfx::TensorRole::Intermediate)
+            visibleRoot[root(t)] = true;
+    for (const dfx::Op* op : *program.ops())
+        if (op->kind() == dfx::OpKind::DataMove && op->dst_level() == dfx::MemoryLevel::External)
+            visibleRoot[root(op->index())] = true;
+    std::vector<bool> visible(tensors.size());
+    for (std::uint32_t t = 0; t < tensors.size(); ++t)
+        visible[t] = visibleRoot[root(t)];
+    return visible;
+}
+
 Expected<void> checkOutputNames(const dfx::Program& program,
                                 const std::map<std::string, std::string>& files) {
-    for (const auto& [name, path] : files)
-        if (!findTensor(program, name))
+    const std::vector<bool> visible = externallyVisible(program);
+    for (const auto& [name, path] : files) {
+        const auto index = findTensor(program, name);
+        if (!index)
             return fail(
                 "{}: error: --output '{}': the object has no tensor of that name (it has: {})",
                 path, name, tensorNames(program, isAny));
+        if (!visible[*index])
+            return fail("{}: error: --output '{}': this intermediate stays on chip or was fused "
+                        "away, so it never reaches external memory (graph outputs, inputs, "
+                        "constants and spilled intermediates can be written)",
+                        path, name);
+    }
     return {};
 }
 

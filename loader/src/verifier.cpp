@@ -464,6 +464,25 @@ private:
             buildShapes();
         const dfx::KernelShape& shape = shapes_[op.index()];
         const dfx::Box tile = dfx::toBox(op.region());
+        if (shape.kind != Operator::MatMul) {
+            // The simulator's tile passes rely on these: pinned dimensions are whole, and an
+            // IM2COL tile is a contiguous run of [N, OH, OW] (it writes consecutive rows).
+            const auto pinned = dfx::pinnedDims(shape);
+            for (std::size_t d = 0; d < 4; ++d)
+                if (pinned[d] && (tile.origin[d] != 0 || tile.extent[d] != shape.iteration[d]))
+                    return error("ops[{}]: the tile {} splits dimension {}, which kernel {} ({}) "
+                                 "needs whole",
+                                 i, regionText(op.region()), d, op.index(),
+                                 dfx::kernelKindName(kernel.kind()));
+            const auto& e = tile.extent;
+            const auto& space = shape.iteration;
+            const bool contiguous = (e[2] == space[2] || (e[1] == 1 && e[0] == 1)) &&
+                                    (e[1] == space[1] || e[0] == 1 || e[2] != space[2]);
+            if (shape.kind == Operator::Im2Col && !contiguous)
+                return error("ops[{}]: the im2col tile {} is not a contiguous run of output "
+                             "positions",
+                             i, regionText(op.region()));
+        }
         const auto& inputs = *kernel.inputs();
         for (std::size_t j = 0; j < inputs.size(); ++j)
             if (!dfx::boxInside(dfx::inputBox(shape, j, tile),

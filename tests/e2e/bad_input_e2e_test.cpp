@@ -196,5 +196,23 @@ TEST(CorruptObjectCli, MissingObjectFile) {
         << r.err;
 }
 
+TEST(BadOutputRequest, OnChipIntermediateCannotBeWritten) {
+    ScratchDir dir("onchip_output");
+    const std::string mlp = std::string(KPU_SOURCE_DIR) + "/examples/mlp.dfg";
+    ASSERT_EQ(runCommand({KPU_COMPILER_EXE, mlp, "-o", dir.file("mlp.kpu")}).exitCode, 0);
+    // h1 stays in L3: its values never reach external memory, so writing it would write zeros.
+    auto r =
+        runCommand({KPU_LOADER_EXE, dir.file("mlp.kpu"), "--output", "h1=" + dir.file("h1.npy")});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(r.err.find("--output 'h1': this intermediate stays on chip or was fused away"),
+              std::string::npos)
+        << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("h1.npy")));
+    auto ok = runCommand(
+        {KPU_LOADER_EXE, dir.file("mlp.kpu"), "--output", "logits=" + dir.file("logits.npy")});
+    EXPECT_EQ(ok.exitCode, 0) << ok.err;
+    EXPECT_TRUE(std::filesystem::exists(dir.file("logits.npy")));
+}
+
 } // namespace
 } // namespace kpu::test

@@ -843,6 +843,16 @@ std::vector<FusionCase> fusedOperatorCases() {
                                           "activation:relu")});
                          return g.str();
                      }});
+    // relu(x·W) + b: the ADD after the activation must not become the epilogue's bias.
+    cases.push_back({"fused_relu_then_bias_add", [] {
+                         DfgBuilder g("fused_relu_then_bias_add");
+                         DfgValue x = g.input("x", {24, 40}), w = g.constant("W", {40, 30});
+                         DfgValue b = g.constant("b", {30});
+                         DfgValue h = g.node("FUSED_MATMUL_BIAS_ACT", {x, w}, {"h", {24, 30}},
+                                             "activation:relu");
+                         g.output({g.node("ADD", {h, b}, {"y", {24, 30}})});
+                         return g.str();
+                     }});
     return cases;
 }
 
@@ -854,6 +864,19 @@ TEST(FusionE2E, FusedMatmulBiasActOperatorVerifies) {
             ASSERT_TRUE(runGraph(c.name, c.dfg(), config, true, out));
             EXPECT_TRUE(allMatch(out));
         }
+    }
+}
+
+// A rank-0 (scalar) operand: the object stores no shape vector for it.
+TEST(OpE2E, ScalarOperandBroadcasts) {
+    DfgBuilder g("scalar");
+    DfgValue x = g.input("x", {4, 6});
+    DfgValue s = g.constant("s", {});
+    g.output({g.node("MUL", {x, s}, {"y", {4, 6}})});
+    for (const KpuConfig& config : {defaultConfig(), minimalConfig()}) {
+        Outcome out;
+        ASSERT_TRUE(runGraph("scalar", g.str(), config, true, out));
+        EXPECT_TRUE(allMatch(out));
     }
 }
 

@@ -10,6 +10,7 @@
 #include "kpu/loader/binder.h"
 #include "kpu/loader/loader.h"
 #include "kpu/loader/verifier.h"
+#include "kpu/schema/kernel_regions.h"
 #include "support/dfg_writer.h"
 #include "support/run_command.h"
 
@@ -213,6 +214,36 @@ TEST_F(VerifierRefuses, GraphSectionIndicesAndAbsence) {
               std::string::npos);
     EXPECT_NE(refusal([](dfx::ProgramT& p) { p.graph.clear(); }).find("graph: missing"),
               std::string::npos);
+}
+
+TEST_F(VerifierRefuses, VectorTilesThatSplitAPinnedDimension) {
+    // The softmax normalises along its axis: a tile holding half of it would be wrong.
+    EXPECT_NE(refusal([](dfx::ProgramT& p) {
+                  const std::size_t k = firstKernelOf(p, dfx::KernelKind::Softmax);
+                  for (dfx::Op& op : p.ops)
+                      if (op.kind() == dfx::OpKind::Compute && op.index() == k) {
+                          auto box = dfx::toBox(op.region());
+                          box.extent[3] = 5;
+                          op = dfx::Op(op.kind(), op.move_kind(), op.src_level(), op.dst_level(),
+                                       op.flags(), op.index(), dfx::toRegion(box));
+                          break;
+                      }
+              }).find("needs whole"),
+              std::string::npos);
+}
+
+TEST(VerifierRefusesAttention, TransposeWhosePermIsNotAPermutation) {
+    auto r = compiler::compileDfgFile(std::string(KPU_SOURCE_DIR) + "/examples/attention.dfg", {});
+    ASSERT_TRUE(r) << r.error().message;
+    dfx::ProgramT p = std::move(r->program);
+    const std::size_t k = firstKernelOf(p, dfx::KernelKind::Transpose);
+    ASSERT_LT(k, p.kernels.size());
+    p.kernels[k]->params->perm = {1, 1}; // would leave one input coordinate unread
+    const auto bytes = compiler::serializeProgram(p);
+    auto verified = verifyObject(bytes, "m.kpu");
+    ASSERT_FALSE(verified);
+    EXPECT_NE(verified.error().message.find("does not address a dimension"), std::string::npos)
+        << verified.error().message;
 }
 
 } // namespace

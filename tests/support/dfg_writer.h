@@ -15,6 +15,8 @@ namespace kpu::test {
 
 inline std::string tensorType(const std::vector<std::int64_t>& shape,
                               const std::string& dtype = "f32") {
+    if (shape.empty()) // a scalar
+        return fmt::format("tensor<{}>", dtype);
     return fmt::format("tensor<{}x{}>", fmt::join(shape, "x"), dtype);
 }
 

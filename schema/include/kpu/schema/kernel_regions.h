@@ -155,9 +155,11 @@ inline std::optional<OpParams> toViewParams(Operator kind, OpParams params, std:
         std::array<std::uint8_t, 8> perm{};
         for (std::size_t d = 0; d < 4; ++d)
             perm[d] = static_cast<std::uint8_t>(d);
+        std::array<bool, 4> seen{};
         for (std::size_t d = 0; d < rank; ++d) {
-            if (params.perm[d] >= rank)
-                return std::nullopt;
+            if (params.perm[d] >= rank || seen[params.perm[d]])
+                return std::nullopt; // not a permutation
+            seen[params.perm[d]] = true;
             perm[d + shift] = static_cast<std::uint8_t>(params.perm[d] + shift);
         }
         params.perm = perm;

@@ -38,6 +38,12 @@ inline kpu::DType fromDType(DType t) {
     return static_cast<kpu::DType>(t);
 }
 
+// A tensor's shape; empty for a scalar (the object API leaves an empty vector out).
+inline std::span<const std::int64_t> tensorShape(const Tensor& t) {
+    return t.shape() ? std::span<const std::int64_t>(t.shape()->data(), t.shape()->size())
+                     : std::span<const std::int64_t>();
+}
+
 inline Operator toOperator(KernelKind k) {
     return static_cast<Operator>(k);
 }
