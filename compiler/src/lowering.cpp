@@ -425,16 +425,12 @@ private:
         const dfx::View4& out = state_[k.output].view;
         if (k.op == Operator::Im2Col) {
             const dfx::View4& x = state_[k.inputs[0]].view;
-            const auto extent = [](std::uint64_t size, std::uint32_t kernel, std::uint32_t stride,
-                                   std::uint32_t dilation, std::uint32_t pad0, std::uint32_t pad1) {
-                return static_cast<std::uint32_t>(
-                    (size + pad0 + pad1 - std::uint64_t{dilation} * (kernel - 1) - 1) / stride + 1);
-            };
+            const OpParams& p = k.params;
             space = {static_cast<std::uint32_t>(x[0]),
-                     extent(x[1], k.params.kernelH, k.params.strideH, k.params.dilationH,
-                            k.params.padTop, k.params.padBottom),
-                     extent(x[2], k.params.kernelW, k.params.strideW, k.params.dilationW,
-                            k.params.padLeft, k.params.padRight),
+                     static_cast<std::uint32_t>(dfx::windowOutputs(
+                         x[1], p.kernelH, p.strideH, p.dilationH, p.padTop, p.padBottom)),
+                     static_cast<std::uint32_t>(dfx::windowOutputs(
+                         x[2], p.kernelW, p.strideW, p.dilationW, p.padLeft, p.padRight)),
                      1};
         } else {
             for (std::size_t d = 0; d < 4; ++d)

@@ -226,18 +226,11 @@ private:
         const auto& space = *k.iteration_space();
         const std::array<std::uint64_t, 4> iter{space[0], space[1], space[2], space[3]};
         const auto in0 = views_[inputs[0]];
-        auto windowed = [](std::uint64_t size, std::uint64_t pad0, std::uint64_t pad1,
-                           std::uint64_t kernel, std::uint64_t stride,
-                           std::uint64_t dilation) -> std::uint64_t {
-            const std::uint64_t span = dilation * (kernel - 1) + 1;
-            return size + pad0 + pad1 < span ? 0 : (size + pad0 + pad1 - span) / stride + 1;
-        };
-        const std::uint64_t oh =
-            windowed(in0[1], p.padTop, p.padBottom, p.kernelH, p.strideH,
-                     kind == Operator::MaxPool2D || kind == Operator::AvgPool2D ? 1 : p.dilationH);
-        const std::uint64_t ow =
-            windowed(in0[2], p.padLeft, p.padRight, p.kernelW, p.strideW,
-                     kind == Operator::MaxPool2D || kind == Operator::AvgPool2D ? 1 : p.dilationW);
+        const bool pool = kind == Operator::MaxPool2D || kind == Operator::AvgPool2D;
+        const std::uint64_t oh = dfx::windowOutputs(in0[1], p.kernelH, p.strideH,
+                                                    pool ? 1 : p.dilationH, p.padTop, p.padBottom);
+        const std::uint64_t ow = dfx::windowOutputs(in0[2], p.kernelW, p.strideW,
+                                                    pool ? 1 : p.dilationW, p.padLeft, p.padRight);
         if (kind == Operator::Im2Col) {
             if (iter != std::array<std::uint64_t, 4>{in0[0], oh, ow, 1} ||
                 out != std::array<std::uint64_t, 4>{1, 1, in0[0] * oh * ow,

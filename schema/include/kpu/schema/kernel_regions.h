@@ -179,6 +179,16 @@ inline std::optional<OpParams> toViewParams(Operator kind, OpParams params, std:
     }
 }
 
+// Output positions of a window sliding over `size` inputs (convolutions, pools, im2col):
+// (size + pads - dilation * (kernel - 1) - 1) / stride + 1, or 0 when the window never fits.
+inline std::uint64_t windowOutputs(std::uint64_t size, std::uint64_t kernel, std::uint64_t stride,
+                                   std::uint64_t dilation, std::uint64_t padBefore,
+                                   std::uint64_t padAfter) {
+    const std::uint64_t span = dilation * (kernel - 1) + 1;
+    const std::uint64_t padded = size + padBefore + padAfter;
+    return stride == 0 || padded < span ? 0 : (padded - span) / stride + 1;
+}
+
 // The dimensions a kernel's tiles must span whole (the tiler never splits them).
 inline std::array<bool, 4> pinnedDims(const KernelShape& k) {
     std::array<bool, 4> pinned{};
