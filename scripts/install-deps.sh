@@ -8,6 +8,7 @@ packages=(
   libflatbuffers-dev flatbuffers-compiler
   libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev nlohmann-json3-dev libbenchmark-dev
+  libyaml-cpp-dev
   clang-format
 )
 

@@ -27,8 +27,10 @@ Expected<ir::Graph> readDfgGraph(const std::string& path, std::int64_t batch) {
 
 Expected<CompileResult> compileGraph(ir::Graph graph, const std::string& path,
                                      const CompileOptions& options) {
-    auto program = lowerGraph(
-        graph, LowerOptions{.target = options.target, .sourceFile = path, .fuse = options.fuse});
+    auto program = lowerGraph(graph, LowerOptions{.target = options.target,
+                                                  .sourceFile = path,
+                                                  .fuse = options.fuse,
+                                                  .dataflow = options.dataflow});
     if (!program)
         return std::unexpected(program.error());
     CompileResult result{.graph = std::move(graph), .program = std::move(*program), .object = {}};

@@ -262,9 +262,11 @@ private:
         return s;
     }
 
-    std::unique_ptr<dfx::KernelT> kernelRecord(const PlannedKernel& k,
-                                               const std::array<std::uint32_t, 4>& space,
-                                               const std::array<std::uint32_t, 4>& tile) {
+    std::unique_ptr<dfx::KernelT>
+    kernelRecord(const PlannedKernel& k, const std::array<std::uint32_t, 4>& space,
+                 const std::array<std::uint32_t, 4>& tile,
+                 dfx::Dataflow dataflow = dfx::Dataflow::OutputStationary,
+                 const std::array<std::uint8_t, 4>& loopOrder = {0, 1, 2, 3}) {
         auto kernel = std::make_unique<dfx::KernelT>();
         kernel->name = k.name;
         kernel->source_node = k.nodeId;
@@ -280,8 +282,8 @@ private:
             t->tile.assign(tile.begin(), tile.end());
             kernel->tilings.push_back(std::move(t));
         }
-        kernel->dataflow = dfx::Dataflow::OutputStationary;
-        kernel->loop_order = {0, 1, 2, 3};
+        kernel->dataflow = dataflow;
+        kernel->loop_order.assign(loopOrder.begin(), loopOrder.end());
         kernel->first_op = emitter_.size();
         kernel->params = dfx::toKernelParamsT(k.op, k.params, plan_.tensors[k.output].shape.size());
         return kernel;
@@ -298,17 +300,27 @@ private:
         return {};
     }
 
+    // Tile steps the program still has room for at `opsPerStep` ops each.
+    std::uint64_t stepBudget(std::uint64_t opsPerStep) const {
+        return std::min(kMaxTileSteps, (kMaxProgramOps -
+                                        std::min<std::uint64_t>(emitter_.size(), kMaxProgramOps)) /
+                                           opsPerStep);
+    }
+
     Expected<void> checkOpBudget(const PlannedKernel& k, std::uint64_t steps,
                                  std::uint64_t opsPerStep) const {
-        if (steps <= kMaxTileSteps && emitter_.size() + opsPerStep * steps <= kMaxProgramOps)
+        if (steps <= stepBudget(opsPerStep))
             return {};
         return fail("{}: needs {} tile steps; a program holds at most {} ops (about {} steps)",
                     where(k), steps, kMaxProgramOps, kMaxTileSteps);
     }
 
-    // ---- GEMM kernels: output-stationary tile loops (b, m, n, k) ----------------------------
-    // The output tile stays in L2 across the K loop; A and B tiles are loaded for every step,
-    // an accumulate input at the first step, the bias at the last (when the epilogue runs).
+    // ---- GEMM kernels: tile loops in the dataflow's order --------------------------------------
+    // Batch outermost, then M and N in the order of gemmLoopOrder (os, is: m, n; ws: n, m), K
+    // innermost: the output tile stays in L2 across the K loop; A and B tiles are loaded for every
+    // step, an accumulate input at the first step, the bias at the last (when the epilogue runs).
+    // Every step carries its loads; with one K step, the operand whose tile repeats from one step
+    // to the next (A under m, n; B under n, m) is one the binder finds still resident in L2.
     Expected<void> lowerMatMul(const PlannedKernel& k) {
         const TensorState& a = state_[k.inputs[0]];
         const TensorState& b = state_[k.inputs[1]];
@@ -327,20 +339,21 @@ private:
                       .aElementBytes = a.elementBytes,
                       .bElementBytes = b.elementBytes,
                       .cElementBytes = c.elementBytes,
-                      .initElementBytes = hasInit ? state_[k.inputs[2]].elementBytes : 0},
-            tilingTarget_);
+                      .initElementBytes = hasInit ? state_[k.inputs[2]].elementBytes : 0,
+                      .batch = batch},
+            tilingTarget_, options_.dataflow, stepBudget(6));
         if (!tiling)
             return fail("{}: {}", where(k), tiling.error().message);
-        const std::uint64_t steps =
-            batch * ceilDiv(M, tiling->mt) * ceilDiv(N, tiling->nt) * ceilDiv(K, tiling->kt);
-        if (auto r = checkOpBudget(k, steps, 6); !r)
+        if (auto r = checkOpBudget(k, tiling->tileSteps, 6); !r)
             return r;
 
         const std::array<std::uint32_t, 4> space{
             static_cast<std::uint32_t>(batch), static_cast<std::uint32_t>(M),
             static_cast<std::uint32_t>(N), static_cast<std::uint32_t>(K)};
+        const std::array<std::uint32_t, 4> step{1, tiling->mt, tiling->nt, tiling->kt};
+        const std::array<std::uint8_t, 4> order = gemmLoopOrder(tiling->dataflow);
         const auto kernelIndex = static_cast<std::uint32_t>(program_.kernels.size());
-        program_.kernels.push_back(kernelRecord(k, space, {1, tiling->mt, tiling->nt, tiling->kt}));
+        program_.kernels.push_back(kernelRecord(k, space, step, tiling->dataflow, order));
         const OpParams viewParams = k.params; // MatMul parameters have no axes
         const dfx::KernelShape shape = shapeOf(k, viewParams, space);
         const bool epilogue = k.params.biasInput >= 0 || k.params.activation != Activation::None;
@@ -348,10 +361,20 @@ private:
         auto& hints = *program_.hints;
         const std::uint32_t R = options_.target.compute.arrayRows,
                             C = options_.target.compute.arrayCols;
+        // The two middle loops (M and N, in the dataflow's order); batch is outermost, K innermost.
+        const std::uint8_t outer = order[1], inner = order[2];
         std::vector<std::uint32_t> finalStores;
         for (std::uint32_t bi = 0; bi < batch; ++bi)
-            for (std::uint32_t m = 0; m < M; m += tiling->mt)
-                for (std::uint32_t n = 0; n < N; n += tiling->nt) {
+            for (std::uint64_t x = 0; x < space[outer]; x += step[outer])
+                for (std::uint64_t y = 0; y < space[inner]; y += step[inner]) {
+                    std::array<std::uint32_t, 4> at{bi, 0, 0, 0};
+                    at[outer] = static_cast<std::uint32_t>(x);
+                    at[inner] = static_cast<std::uint32_t>(y);
+                    const std::uint32_t m = at[1], n = at[2];
+                    const std::uint32_t mt =
+                        std::min<std::uint32_t>(tiling->mt, static_cast<std::uint32_t>(M - m));
+                    const std::uint32_t nt =
+                        std::min<std::uint32_t>(tiling->nt, static_cast<std::uint32_t>(N - n));
                     std::optional<std::uint32_t> lastCompute;
                     for (std::uint32_t kk = 0; kk < K; kk += tiling->kt) {
                         const dfx::MatMulTile t{
@@ -359,10 +382,9 @@ private:
                             m,
                             n,
                             kk,
-                            std::min<std::uint32_t>(tiling->mt, static_cast<std::uint32_t>(M - m)),
-                            std::min<std::uint32_t>(tiling->nt, static_cast<std::uint32_t>(N - n)),
-                            std::min<std::uint32_t>(tiling->kt,
-                                                    static_cast<std::uint32_t>(K - kk))};
+                            mt,
+                            nt,
+                            std::min<std::uint32_t>(tiling->kt, static_cast<std::uint32_t>(K - kk))};
                         const dfx::Box tile = dfx::toBox(dfx::toRegion(t));
                         const bool first = kk == 0, last = kk + tiling->kt >= K;
                         const MoveKind kind = first ? MoveKind::Load : MoveKind::Prefetch;
@@ -384,16 +406,9 @@ private:
                                                             kernelIndex, dfx::toRegion(tile)),
                                                     deps);
                         hints.compute_cycles +=
-                            ceilDiv(t.mt, R) * ceilDiv(t.nt, C) * (2ull * R + C + t.kt - 2);
+                            gemmTileCycles(tiling->dataflow, R, C, t.mt, t.nt, t.kt);
                     }
-                    const dfx::MatMulTile t{
-                        bi,
-                        m,
-                        n,
-                        0,
-                        std::min<std::uint32_t>(tiling->mt, static_cast<std::uint32_t>(M - m)),
-                        std::min<std::uint32_t>(tiling->nt, static_cast<std::uint32_t>(N - n)),
-                        1};
+                    const dfx::MatMulTile t{bi, m, n, 0, mt, nt, 1};
                     finalStores.push_back(
                         storeTile(k.output, dfx::outputBox(shape, dfx::toBox(dfx::toRegion(t))),
                                   *lastCompute));

@@ -1,17 +1,19 @@
 // kpu-kernel-compiler: compile a Domain Flow Graph (.dfg) into a DFX object (.kpu).
 #include <iostream>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
 #include "kpu/common/file_io.h"
 #include "kpu/compiler/compiler.h"
+#include "kpu/compiler/tile_optimizer.h"
 #include "kpu/schema/disasm.h"
 
 int main(int argc, char** argv) {
     CLI::App app{
         "kpu-kernel-compiler: compile a Domain Flow Graph (.dfg) into a DFX object (.kpu)"};
     app.set_version_flag("--version", std::string("kpu-kernel-compiler ") + KPU_VERSION);
-    std::string input, output, configPath;
+    std::string input, output, configPath, dataflow = "auto";
     std::int64_t batch = 1;
     bool emitDfx = false, emitGraph = false, noFuse = false;
     app.add_option("input", input, "Domain Flow Graph (.dfg)")->required();
@@ -25,6 +27,11 @@ int main(int argc, char** argv) {
     app.add_flag("--no-fuse", noFuse,
                  "keep bias adds and activations as separate kernels (default: fused into the "
                  "preceding MATMUL / FC / CONV2D)");
+    app.add_option("--dataflow", dataflow,
+                   "dataflow of every GEMM kernel: os (output-stationary), ws (weight-stationary), "
+                   "is (input-stationary) or auto (each kernel's fastest, docs/dataflows.md)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"os", "ws", "is", "auto"}));
     app.add_flag("--emit-dfx", emitDfx, "print the DFX program as text");
     app.add_flag("--emit-graph", emitGraph, "print the graph IR");
     try {
@@ -51,8 +58,13 @@ int main(int argc, char** argv) {
     // The graph dump comes before lowering, so it works for graphs that cannot be lowered yet.
     if (emitGraph)
         std::cout << kpu::ir::dumpGraph(*graph);
-    auto result = kpu::compiler::compileGraph(std::move(*graph), input,
-                                              {.target = *config, .batch = batch, .fuse = !noFuse});
+    std::optional<kpu::dfx::Dataflow> forced;
+    for (kpu::dfx::Dataflow d : kpu::compiler::kGemmDataflows)
+        if (dataflow == kpu::compiler::dataflowShortName(d))
+            forced = d;
+    auto result = kpu::compiler::compileGraph(
+        std::move(*graph), input,
+        {.target = *config, .batch = batch, .fuse = !noFuse, .dataflow = forced});
     if (!result) {
         std::cerr << result.error().message << "\n";
         return 1;

@@ -70,7 +70,11 @@ struct Residency {
     std::array<std::uint32_t, 4> extent{};
     std::uint32_t lastUse = 0; // DFX op index
     std::uint64_t address = 0; // level-global, set when bound
+    std::uint64_t blockId = 0; // the allocator's name for the block's contents
     bool bound = false;
+    // Revived from a released block that still held the tile: the block's previous last
+    // reader, which whoever reuses the space must also wait for.
+    std::optional<std::uint32_t> priorReader;
     // A whole on-chip tensor (a Reserve op): addressed in the tensor's own row-major layout,
     // by every alias of it; moves into or out of it wait for the reservation.
     bool whole = false;
@@ -85,6 +89,8 @@ struct Residency {
 // output), bias, out; vector kernels: inputs, out.
 struct OpResidencies {
     std::optional<std::uint32_t> src, dst;
+    std::optional<std::uint32_t> kernel; // the kernel whose ops[first_op, +op_count) holds it
+    std::uint32_t step = 0;              // tile step of that kernel it belongs to (see stepOf)
     bool dstCreated = false;
     std::optional<std::uint32_t> a, b, init, bias, out;
     std::vector<std::uint32_t> inputs;
@@ -103,6 +109,7 @@ public:
         buildKernelShapes();
         if (auto r = resolveResidencies(); !r)
             return std::unexpected(r.error());
+        assignSteps();
         if (auto r = bindOps(); !r)
             return std::unexpected(r.error());
         return std::move(schedule_);
@@ -119,7 +126,7 @@ private:
                                   config_.movement.streamerCount, config_.compute.tileCount};
         for (int level = 1; level < sim::kLevelCount; ++level) {
             const auto& g = schedule_.memories[static_cast<std::size_t>(level)];
-            allocators_.emplace_back(g.count * g.capacity, kAlignment);
+            allocators_.emplace_back(g.count * g.capacity, kAlignment, g.capacity);
         }
     }
 
@@ -193,6 +200,16 @@ private:
             schedule_.tensors.push_back(
                 sim::TensorPlacement{.name = info.name, .offset = offset, .bytes = info.bytes});
             tensors_.push_back(std::move(info));
+        }
+        // The compulsory external traffic: each byte of the graph's inputs, constants and outputs
+        // moved once (counted once per storage, however many views share it).
+        std::vector<bool> counted(tensors_.size(), false);
+        for (std::uint32_t t = 0; t < tensors_.size(); ++t) {
+            const std::uint32_t root = tensors_[t].root;
+            if (p_.tensors()->Get(t)->role() == dfx::TensorRole::Intermediate || counted[root])
+                continue;
+            counted[root] = true;
+            schedule_.compulsoryExternalBytes += tensors_[root].bytes;
         }
         return {};
     }
@@ -333,6 +350,51 @@ private:
         return {};
     }
 
+    // Tile steps: a kernel's Compute ops in program order are its steps 0, 1, ...; a load
+    // belongs to the step of the next Compute op (the one it feeds), any other op (a store) to
+    // the step of the previous one (the one that produced it). Per kernel and level, the largest
+    // working set one step creates sizes the prefetch window (openWindows).
+    void assignSteps() {
+        const auto& ops = *p_.ops();
+        const std::size_t kernels = p_.kernels()->size();
+        computesOf_.assign(kernels, {});
+        stepBytes_.assign(kernels, {});
+        for (std::uint32_t k = 0; k < kernels; ++k) {
+            const dfx::Kernel& kernel = *p_.kernels()->Get(k);
+            const std::uint32_t first = kernel.first_op(), end = first + kernel.op_count();
+            for (std::uint32_t i = first; i < end; ++i)
+                if (ops.Get(i)->kind() == dfx::OpKind::Compute)
+                    computesOf_[k].push_back(i);
+            const auto steps = static_cast<std::uint32_t>(computesOf_[k].size());
+            std::uint32_t next = 0; // Compute ops before op i
+            std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> created; // (step, lvl)
+            for (std::uint32_t i = first; i < end; ++i) {
+                const dfx::Op& op = *ops.Get(i);
+                OpResidencies& r = touched_[i];
+                r.kernel = k;
+                const bool load = op.kind() == dfx::OpKind::DataMove &&
+                                  (op.move_kind() == dfx::MoveKind::Load ||
+                                   op.move_kind() == dfx::MoveKind::Prefetch);
+                r.step = load || next == 0 ? std::min(next, steps == 0 ? 0 : steps - 1) : next - 1;
+                if (op.kind() == dfx::OpKind::Compute)
+                    r.step = next++;
+                for (auto made :
+                     {r.dstCreated ? r.dst : std::nullopt, r.createsOut ? r.out : std::nullopt})
+                    if (made && !residencies_[*made].whole)
+                        created[{r.step, static_cast<std::uint32_t>(residencies_[*made].level)}] +=
+                            alignUp(residencyBytes(residencies_[*made]));
+            }
+            for (const auto& [key, bytes] : created) {
+                std::uint64_t& worst = stepBytes_[k][key.second];
+                worst = std::max(worst, bytes);
+            }
+        }
+    }
+
+    static std::uint64_t alignUp(std::uint64_t v) {
+        return (v + kAlignment - 1) / kAlignment * kAlignment;
+    }
+
     // What the region functions need to know of each kernel (built once per kernel).
     void buildKernelShapes() {
         for (const dfx::Kernel* k : *p_.kernels()) {
@@ -415,22 +477,57 @@ private:
                tensors_[r.tensor].elementBytes;
     }
 
+    TileKey keyOf(const Residency& r, const dfx::Region& region) const {
+        return TileKey{static_cast<std::uint8_t>(r.level), r.tensor, toArray(*region.origin()),
+                       toArray(*region.extent())};
+    }
+
+    // Allocates the residency's block; the last readers of the space it reuses go to `space`.
     Expected<void> bindResidency(std::uint32_t id, std::uint32_t op,
-                                 std::vector<std::uint32_t>& warDeps) {
+                                 std::vector<std::uint32_t>& space) {
         Residency& r = residencies_[id];
         NextFitAllocator& alloc = allocatorFor(r.level);
         const std::uint64_t bytes = residencyBytes(r);
-        auto address = alloc.allocate(bytes, warDeps);
-        if (!address)
+        auto block = alloc.allocate(bytes, space);
+        if (!block)
             return fail(
                 "{}: a {} tile of tensor '{}' does not fit in {}: {} live tiles hold {} of its {}; "
-                "the "
-                "object's tiling is too large for this configuration (recompile with --config)",
+                "the object's tiling is too large for this configuration (recompile with --config)",
                 opLabel(op), formatBytes(bytes), tensors_[r.tensor].name, sim::levelName(r.level),
                 alloc.liveBlocks(), formatBytes(alloc.liveBytes()), formatBytes(alloc.capacity()));
-        r.address = *address;
+        r.address = block->offset;
+        r.blockId = block->id;
         r.bound = true;
         return {};
+    }
+
+    // A load whose tile is still held, intact, by a released block at that level takes the block
+    // back instead of moving the data again; returns the bound op after which the data is there.
+    std::optional<std::uint32_t> reviveCached(std::uint32_t id, const TileKey& key) {
+        const auto it = cache_.find(key);
+        if (it == cache_.end())
+            return std::nullopt;
+        Residency& r = residencies_[id];
+        const auto prior = allocatorFor(r.level).revive(it->second.block);
+        if (!prior) {
+            cache_.erase(it); // overwritten since
+            return std::nullopt;
+        }
+        r.address = it->second.block.offset;
+        r.blockId = it->second.block.id;
+        r.bound = true;
+        r.priorReader = *prior;
+        const auto level = static_cast<std::size_t>(r.level);
+        ++schedule_.reusedTiles[level];
+        schedule_.reusedBytes[level] += residencyBytes(r);
+        return it->second.ready;
+    }
+
+    // Remembers that residency `id` holds the final contents of its tile from `ready` on.
+    void remember(std::uint32_t id, const TileKey& key, std::uint32_t ready) {
+        const Residency& r = residencies_[id];
+        if (!r.whole)
+            cache_[key] = CachedTile{NextFitAllocator::Block{r.address, r.blockId}, ready};
     }
 
     std::uint32_t memoryIndex(Level level, std::uint64_t address) const {
@@ -438,21 +535,35 @@ private:
             address / schedule_.memories[static_cast<std::size_t>(level)].capacity);
     }
 
-    // The engine that performs a move between `from` and `to`, chosen by the memory it serves.
-    std::pair<sim::EngineKind, std::uint32_t> moverFor(Level from, Level to, std::uint64_t fromAddr,
-                                                       std::uint64_t toAddr) const {
+    // The engines that may perform a move between `from` and `to`: those serving the memory at
+    // the farther end (a DMA engine per external bank, a BlockMover per L3 tile, a Streamer per
+    // L2 bank). With fewer engines than memories, memory b is served by engine b mod engines;
+    // with more, memory b by engines b, b + memories, b + 2 * memories, ...
+    void chooseMovers(sim::BoundOp& op, Level from, Level to, std::uint64_t fromAddr,
+                      std::uint64_t toAddr) const {
         const Level farther = std::min(from, to);
-        const std::uint64_t fartherAddr = from == farther ? fromAddr : toAddr;
+        const std::uint32_t memory = memoryIndex(farther, from == farther ? fromAddr : toAddr);
+        const std::uint32_t memories = schedule_.memories[static_cast<std::size_t>(farther)].count;
         switch (farther) {
         case Level::External:
-            return {sim::EngineKind::Dma,
-                    memoryIndex(Level::External, fartherAddr) % config_.movement.dmaEngineCount};
+            op.engine = sim::EngineKind::Dma;
+            break;
         case Level::L3:
-            return {sim::EngineKind::BlockMover,
-                    memoryIndex(Level::L3, fartherAddr) % config_.movement.blockMoverCount};
+            op.engine = sim::EngineKind::BlockMover;
+            break;
         default:
-            return {sim::EngineKind::Streamer,
-                    memoryIndex(Level::L2, fartherAddr) % config_.movement.streamerCount};
+            op.engine = sim::EngineKind::Streamer;
+            break;
+        }
+        const std::uint32_t engines = schedule_.engineCounts[static_cast<std::size_t>(op.engine)];
+        if (engines <= memories) {
+            op.engineIndex = memory % engines;
+            op.engineStride = 1;
+            op.engineChoices = 1;
+        } else {
+            op.engineIndex = memory;
+            op.engineStride = memories;
+            op.engineChoices = (engines - memory + memories - 1) / memories;
         }
     }
 
@@ -471,9 +582,10 @@ private:
                               .extent = extent,
                               .elementBytes = elementBytes};
         op.bytes = std::uint64_t{extent[0]} * extent[1] * extent[2] * extent[3] * elementBytes;
-        std::tie(op.engine, op.engineIndex) =
-            moverFor(src.level, dst.level, src.offset, dst.offset);
-        op.cycles = sim::moveCycles(config_, src.level, dst.level, op.bytes);
+        chooseMovers(op, src.level, dst.level, src.offset, dst.offset);
+        const sim::MoveTiming timing = sim::moveTiming(config_, src.level, dst.level, op.bytes);
+        op.cycles = timing.cycles;
+        op.latency = timing.latency;
         return op;
     }
 
@@ -484,19 +596,61 @@ private:
             out.push_back(completion_[p_.dep_indices()->Get(d)]);
     }
 
+    std::uint32_t join(std::span<const std::uint32_t> ops, std::uint32_t sourceOp) {
+        sim::BoundOp barrier;
+        barrier.sourceOp = sourceOp;
+        return schedule_.add(barrier, ops);
+    }
+
     void releaseDead(std::uint32_t i, std::uint32_t lastReader) {
         for (std::uint32_t id : dyingAt_[i]) {
             Residency& r = residencies_[id];
             if (!r.bound)
                 continue;
             std::uint32_t freeAfter = lastReader;
-            if (r.whole && !r.accesses.empty()) {
-                sim::BoundOp join;
-                join.sourceOp = i;
-                freeAfter = schedule_.add(join, r.accesses);
+            if (r.whole && !r.accesses.empty())
+                freeAfter = join(r.accesses, i);
+            if (r.priorReader) {
+                const std::array<std::uint32_t, 2> readers{*r.priorReader, freeAfter};
+                freeAfter = join(readers, i);
             }
             allocatorFor(r.level).release(r.address, freeAfter);
         }
+    }
+
+    // ---- prefetch window -------------------------------------------------------------------
+    // When a kernel starts, it gets a window of S tile steps: as many steps' working sets as fit
+    // in the free space of L3 and of L2, at most kMaxSlots. A load for step s
+    // uses slot s mod S and may start once step s - S has finished computing, so loads run up to
+    // S - 1 steps ahead of the compute (the prefetch distance); S = 2 is double buffering.
+    static constexpr std::uint64_t kMaxSlots = 8;
+
+    void openWindows(std::uint32_t kernel) {
+        std::uint64_t slots = kMaxSlots;
+        for (Level level : {Level::L3, Level::L2}) {
+            const NextFitAllocator& alloc = allocatorFor(level);
+            const std::uint64_t step = stepBytes_[kernel][static_cast<std::size_t>(level)];
+            const std::uint64_t free = alloc.capacity() - alloc.liveBytes();
+            if (step > 0)
+                slots = std::min(slots, std::max<std::uint64_t>(free / step, 1));
+        }
+        // One window for both levels: a tile passes through L3 on its way to L2, so running
+        // further ahead at L2 than at L3 would only make the L2 loads wait for the L3 ones.
+        slots_ = static_cast<std::uint32_t>(slots);
+    }
+
+    // A load's place in the window: its slot and, as a space dependency, the compute of the step
+    // whose slot it takes over.
+    void placeInWindow(sim::BoundOp& move, const OpResidencies& r, Level level,
+                       std::vector<std::uint32_t>& space) const {
+        if (!r.kernel || (level != Level::L3 && level != Level::L2))
+            return;
+        const std::uint32_t slots = slots_;
+        move.slots = static_cast<std::uint8_t>(slots);
+        move.slot = static_cast<std::uint8_t>(r.step % slots);
+        move.prefetchDistance = static_cast<std::uint8_t>(slots - 1);
+        if (r.step >= slots)
+            space.push_back(completion_[computesOf_[*r.kernel][r.step - slots]]);
     }
 
     Expected<void> bindOps() {
@@ -509,29 +663,30 @@ private:
         std::vector<std::uint32_t> deps;
         for (std::uint32_t i = 0; i < ops.size(); ++i) {
             const dfx::Op& op = *ops.Get(i);
+            const OpResidencies& r = touched_[i];
+            if (r.kernel && p_.kernels()->Get(*r.kernel)->first_op() == i)
+                openWindows(*r.kernel);
             deps.clear();
             dfxDeps(i, deps);
-            Expected<void> r;
+            Expected<void> result;
             switch (op.kind()) {
-            case dfx::OpKind::Barrier: {
-                sim::BoundOp barrier;
-                barrier.sourceOp = i;
-                completion_[i] = schedule_.add(barrier, deps);
+            case dfx::OpKind::Barrier:
+                completion_[i] = join(deps, i);
                 break;
-            }
             case dfx::OpKind::Reserve:
-                r = bindReserve(i, deps);
+                result = bindReserve(i, deps);
                 break;
             case dfx::OpKind::DataMove:
-                r = bindMove(op, i, deps);
+                result = bindMove(op, i, deps);
                 break;
             default:
-                r = kernelShapes_[op.index()].kind == Operator::MatMul ? bindMatMul(op, i, deps)
-                                                                       : bindVector(op, i, deps);
+                result = kernelShapes_[op.index()].kind == Operator::MatMul
+                             ? bindMatMul(op, i, deps)
+                             : bindVector(op, i, deps);
                 break;
             }
-            if (!r)
-                return r;
+            if (!result)
+                return result;
             releaseDead(i, completion_[i]);
             if (schedule_.ops.size() > kMaxBoundOps)
                 return fail(
@@ -548,9 +703,7 @@ private:
         const std::uint32_t id = *touched_[i].dst;
         if (auto b = bindResidency(id, i, deps); !b)
             return b;
-        sim::BoundOp barrier;
-        barrier.sourceOp = i;
-        completion_[i] = residencies_[id].reservedBy = schedule_.add(barrier, deps);
+        completion_[i] = residencies_[id].reservedBy = join(deps, i);
         return {};
     }
 
@@ -577,30 +730,47 @@ private:
         const std::uint32_t e = tensors_[tensor].elementBytes;
         const auto origin = toArray(*op.region().origin());
         const auto extent = toArray(*op.region().extent());
+        const bool load =
+            op.move_kind() == dfx::MoveKind::Load || op.move_kind() == dfx::MoveKind::Prefetch;
+        std::vector<std::uint32_t> space;
         if (r.dst && r.dstCreated) {
-            if (auto b = bindResidency(*r.dst, i, deps); !b)
+            const TileKey key = keyOf(residencies_[*r.dst], op.region());
+            if (load) {
+                if (auto ready = reviveCached(*r.dst, key)) {
+                    completion_[i] = *ready;
+                    return {};
+                }
+            }
+            if (auto b = bindResidency(*r.dst, i, space); !b)
                 return b;
         }
         const auto [src, srcStrides] =
             moveEnd(toLevel(op.src_level()), r.src, tensor, origin, extent, deps);
         const auto [dst, dstStrides] =
             moveEnd(toLevel(op.dst_level()), r.dst, tensor, origin, extent, deps);
-        completion_[i] =
-            schedule_.add(makeMove(i, src, srcStrides, dst, dstStrides, extent, e), deps);
+        sim::BoundOp move = makeMove(i, src, srcStrides, dst, dstStrides, extent, e);
+        if (load && r.dstCreated)
+            placeInWindow(move, r, toLevel(op.dst_level()), space);
+        completion_[i] = schedule_.add(move, deps, space);
         for (std::optional<std::uint32_t> end : {r.src, r.dst})
             if (end && residencies_[*end].whole)
                 residencies_[*end].accesses.push_back(completion_[i]);
+        // Both copies of the tile now hold its final contents: a later load may take either.
+        if (r.dst && r.dstCreated)
+            remember(*r.dst, keyOf(residencies_[*r.dst], op.region()), completion_[i]);
+        if (r.src && !load)
+            remember(*r.src, keyOf(residencies_[*r.src], op.region()), completion_[i]);
         return {};
     }
 
-    // A packed L1 block, allocated for one array pass.
+    // A packed L1 block; the last readers of the space it reuses go to `space`.
     Expected<std::uint64_t> allocateL1(std::uint64_t bytes, std::uint32_t op,
-                                       std::vector<std::uint32_t>& deps) {
-        auto a = allocatorFor(Level::L1).allocate(bytes, deps);
-        if (!a)
+                                       std::vector<std::uint32_t>& space) {
+        auto block = allocatorFor(Level::L1).allocate(bytes, space);
+        if (!block)
             return fail("{}: a {}-byte L1 block does not fit in the L1 buffers ({} bytes in total)",
                         opLabel(op), bytes, allocatorFor(Level::L1).capacity());
-        return *a;
+        return block->offset;
     }
 
     // Copies rows x cols elements of a packed L2 tile, starting at row r0, column c0, into a new
@@ -613,8 +783,8 @@ private:
                const std::vector<std::uint32_t>& after) {
         const TensorInfo& t = tensors_[res.tensor];
         const std::uint64_t e = t.elementBytes;
-        std::vector<std::uint32_t> moveDeps = after;
-        auto l1 = allocateL1(std::uint64_t{rows} * cols * e, op, moveDeps);
+        std::vector<std::uint32_t> space;
+        auto l1 = allocateL1(std::uint64_t{rows} * cols * e, op, space);
         if (!l1)
             return std::unexpected(l1.error());
         const std::uint64_t rowBytes = std::uint64_t{res.extent[3]} * e;
@@ -628,31 +798,39 @@ private:
         const std::uint32_t move =
             schedule_.add(makeMove(op, src, srcStrides, sim::Address{Level::L1, *l1},
                                    packedStrides(extent, t.elementBytes), extent, t.elementBytes),
-                          moveDeps);
+                          after, space);
         return std::pair{*l1, move};
     }
 
-    // Drains a packed L1 block of rows x cols into an L2 tile at (r0, c0).
+    // Drains a packed L1 block of rows x cols into an L2 tile at (r0, c0). `space`: the last
+    // readers of the space the L2 tile reuses (the drains are the only writes to it).
     std::uint32_t drainToL2(std::uint64_t l1, const Residency& res, std::uint32_t r0,
                             std::uint32_t c0, std::uint32_t rows, std::uint32_t cols,
-                            std::uint32_t op, std::uint32_t after) {
+                            std::uint32_t op, std::uint32_t after,
+                            std::span<const std::uint32_t> space) {
         const std::uint32_t e = tensors_[res.tensor].elementBytes;
         const std::uint64_t rowBytes = std::uint64_t{res.extent[3]} * e;
         const std::array<std::uint32_t, 4> extent{1, 1, rows, cols};
         const sim::Address dst{Level::L2, res.address + r0 * rowBytes + std::uint64_t{c0} * e};
         return schedule_.add(makeMove(op, sim::Address{Level::L1, l1}, packedStrides(extent, e),
                                       dst, {0, 0, rowBytes, e}, extent, e),
-                             std::span<const std::uint32_t>(&after, 1));
+                             std::span<const std::uint32_t>(&after, 1), space);
     }
 
-    // A MatMul tile: for each array-sized block of the output tile, stream A and B strips (and
-    // the initial block, and the bias on the last step) into L1, run the array passes along K,
-    // and drain the block back to the output tile in L2.
+    // A MatMul tile on the array (docs/timing-model.md, "Dataflows"). The tile's M, N and K are
+    // mapped onto the array's rows, its columns and the stream by the kernel's dataflow; folds
+    // take array-sized blocks of the row and column dimensions (column blocks outermost, as
+    // SCALE-Sim orders them), and each fold streams the third dimension through in chunks that
+    // fit the L1 buffers. Output blocks accumulate in L1 over K — across a fold's chunks
+    // (output-stationary) or across the row blocks (weight- and input-stationary, whose rows are
+    // K) — and drain to the output tile in L2 once complete. The operand a fold holds in the
+    // array (B for weight-, A for input-stationary) is streamed into L1 once per fold.
     Expected<void> bindMatMul(const dfx::Op& op, std::uint32_t i,
                               std::vector<std::uint32_t>& dfxDepsOfOp) {
         const OpResidencies& r = touched_[i];
+        std::vector<std::uint32_t> outSpace;
         if (r.createsOut) {
-            if (auto b = bindResidency(*r.out, i, dfxDepsOfOp); !b)
+            if (auto b = bindResidency(*r.out, i, outSpace); !b)
                 return b;
         }
         const dfx::KernelShape& shape = kernelShapes_[op.index()];
@@ -667,26 +845,38 @@ private:
         const TensorInfo& tb = tensors_[B.tensor];
         const TensorInfo& to = tensors_[O.tensor];
         const bool epilogue = (op.flags() & dfx::kEpilogueFlag) != 0;
-
-        const std::uint32_t R = config_.compute.arrayRows, C = config_.compute.arrayCols;
-        const std::uint32_t kc = l1DepthChunk(config_, ta.elementBytes, tb.elementBytes, tile.kt);
+        const auto dataflow = static_cast<sim::Dataflow>(p_.kernels()->Get(op.index())->dataflow());
         const std::uint32_t arrayIndex = computeCount_++ % config_.compute.tileCount;
 
+        // Dimensions 0 = M, 1 = N, 2 = K; which of them the array's rows, columns and the stream
+        // take.
+        const std::array<std::uint32_t, 3> extent{tile.mt, tile.nt, tile.kt};
+        const auto [rowDim, colDim, streamDim] = dataflowDims(dataflow);
+        const std::uint32_t R = config_.compute.arrayRows, C = config_.compute.arrayCols;
+        const std::uint32_t chunk =
+            l1StreamChunk(config_, dataflow, ta.elementBytes, tb.elementBytes, to.elementBytes,
+                          extent[streamDim]);
+
+        struct OutBlock {
+            std::uint64_t l1 = 0;
+            std::uint32_t lastPass = 0;
+        };
         std::vector<std::uint32_t> drains;
-        for (std::uint32_t bi = 0; bi < tile.mt; bi += R) {
-            const std::uint32_t rows = std::min(R, tile.mt - bi);
-            for (std::uint32_t bj = 0; bj < tile.nt; bj += C) {
-                const std::uint32_t cols = std::min(C, tile.nt - bj);
-                std::vector<std::uint32_t> deps = dfxDepsOfOp;
-                auto out = allocateL1(std::uint64_t{rows} * cols * to.elementBytes, i, deps);
-                if (!out)
-                    return std::unexpected(out.error());
-                std::optional<std::uint32_t> previousPass;
-                std::vector<std::uint64_t> passBlocks;
-                for (std::uint32_t bk = 0; bk < tile.kt; bk += kc) {
-                    const std::uint32_t depth = std::min(kc, tile.kt - bk);
-                    const bool lastPass = bk + kc >= tile.kt;
-                    std::vector<std::uint32_t> passDeps = deps;
+        for (std::uint32_t cb = 0; cb < extent[colDim]; cb += C) {
+            std::map<std::pair<std::uint32_t, std::uint32_t>, OutBlock> outs; // by (m0, n0)
+            for (std::uint32_t rb = 0; rb < extent[rowDim]; rb += R) {
+                std::optional<std::uint64_t> held; // the operand the fold holds, in L1
+                std::optional<std::uint32_t> heldMove;
+                std::optional<std::uint32_t> lastPassOfFold;
+                for (std::uint32_t sc = 0; sc < extent[streamDim]; sc += chunk) {
+                    std::array<std::uint32_t, 3> begin{}, size{};
+                    begin[rowDim] = rb, size[rowDim] = std::min(R, extent[rowDim] - rb);
+                    begin[colDim] = cb, size[colDim] = std::min(C, extent[colDim] - cb);
+                    begin[streamDim] = sc,
+                    size[streamDim] = std::min(chunk, extent[streamDim] - sc);
+                    const bool firstK = begin[2] == 0, lastK = begin[2] + size[2] == tile.kt;
+                    std::vector<std::uint32_t> passDeps = dfxDepsOfOp, passSpace;
+                    std::vector<std::uint64_t> passBlocks;
                     auto stream = [&](const Residency& res, std::uint32_t r0, std::uint32_t c0,
                                       std::uint32_t nr, std::uint32_t nc,
                                       bool transposed) -> Expected<std::uint64_t> {
@@ -694,40 +884,76 @@ private:
                         if (!s)
                             return std::unexpected(s.error());
                         passDeps.push_back(s->second);
-                        passBlocks.push_back(s->first);
                         return s->first;
                     };
-                    auto a = stream(A, bi, bk, rows, depth, false);
-                    if (!a)
-                        return std::unexpected(a.error());
-                    // B's tile is [kt, nt], or [nt, kt] when stored transposed.
-                    auto b = stream(B, bk, bj, depth, cols, params.transposeB);
-                    if (!b)
-                        return std::unexpected(b.error());
+                    // A is [mt, kt]; B is [kt, nt], or [nt, kt] when stored transposed.
+                    auto streamA = [&] {
+                        return stream(A, begin[0], begin[2], size[0], size[2], false);
+                    };
+                    auto streamB = [&] {
+                        return stream(B, begin[2], begin[1], size[2], size[1], params.transposeB);
+                    };
+                    const bool holdsA = dataflow == sim::Dataflow::Input;
+                    const bool holdsB = dataflow == sim::Dataflow::Weight;
+                    std::uint64_t a = 0, b = 0;
+                    for (bool isA : {true, false}) {
+                        const bool held_ = isA ? holdsA : holdsB;
+                        if (held_ && held) {
+                            (isA ? a : b) = *held;
+                            passDeps.push_back(*heldMove);
+                            continue;
+                        }
+                        auto block = isA ? streamA() : streamB();
+                        if (!block)
+                            return std::unexpected(block.error());
+                        (isA ? a : b) = *block;
+                        if (held_) {
+                            held = *block;
+                            heldMove = passDeps.back();
+                        } else {
+                            passBlocks.push_back(*block);
+                        }
+                    }
+
                     sim::ArrayOp pass;
-                    pass.m = rows, pass.n = cols, pass.k = depth;
-                    pass.a = {Level::L1, *a};
-                    pass.b = {Level::L1, *b};
-                    pass.out = {Level::L1, *out};
+                    pass.m = size[0], pass.n = size[1], pass.k = size[2];
+                    pass.dataflow = dataflow;
+                    pass.foldStart = sc == 0;
+                    pass.a = {Level::L1, a};
+                    pass.b = {Level::L1, b};
                     pass.aType = ta.dtype, pass.bType = tb.dtype;
                     pass.initType = pass.outType = to.dtype;
-                    if (previousPass) {
-                        pass.init = pass.out;
+                    const std::pair<std::uint32_t, std::uint32_t> key{begin[0], begin[1]};
+                    if (firstK) {
+                        auto out = allocateL1(std::uint64_t{size[0]} * size[1] * to.elementBytes, i,
+                                              passSpace);
+                        if (!out)
+                            return std::unexpected(out.error());
+                        outs[key] = OutBlock{*out, 0};
+                        if (I) {
+                            auto init = stream(*I, begin[0], begin[1], size[0], size[1], false);
+                            if (!init)
+                                return std::unexpected(init.error());
+                            passBlocks.push_back(*init);
+                            pass.init = {Level::L1, *init};
+                            pass.initType = tensors_[I->tensor].dtype;
+                            pass.hasInit = true;
+                        }
+                    } else {
+                        pass.init = {Level::L1, outs.at(key).l1};
                         pass.hasInit = true;
-                        passDeps.push_back(*previousPass);
-                    } else if (I) {
-                        auto init = stream(*I, bi, bj, rows, cols, false);
-                        if (!init)
-                            return std::unexpected(init.error());
-                        pass.init = {Level::L1, *init};
-                        pass.initType = tensors_[I->tensor].dtype;
-                        pass.hasInit = true;
+                        passDeps.push_back(outs.at(key).lastPass);
                     }
-                    if (epilogue && lastPass) {
+                    OutBlock& out = outs.at(key);
+                    pass.out = {Level::L1, out.l1};
+                    std::uint64_t cycles =
+                        sim::arrayPassCycles(config_, size[streamDim], pass.foldStart);
+                    if (epilogue && lastK) {
                         if (bias) {
-                            auto bv = stream(*bias, 0, bj, 1, cols, false);
+                            auto bv = stream(*bias, 0, begin[1], 1, size[1], false);
                             if (!bv)
                                 return std::unexpected(bv.error());
+                            passBlocks.push_back(*bv);
                             pass.hasBias = true;
                             pass.bias = {Level::L1, *bv};
                             pass.biasType = tensors_[bias->tensor].dtype;
@@ -735,6 +961,7 @@ private:
                         pass.activation = params.activation;
                         pass.activationMin = params.min;
                         pass.activationMax = params.max;
+                        cycles += size[0]; // the epilogue, one output row per cycle as it drains
                     }
                     sim::BoundOp arrayOp;
                     arrayOp.type = sim::OpType::Array;
@@ -742,22 +969,24 @@ private:
                     arrayOp.engineIndex = arrayIndex;
                     arrayOp.sourceOp = i;
                     arrayOp.array = pass;
-                    arrayOp.cycles =
-                        sim::arrayCycles(config_, depth) + (epilogue && lastPass ? rows : 0);
-                    previousPass = schedule_.add(arrayOp, passDeps);
+                    arrayOp.cycles = cycles;
+                    const std::uint32_t passOp = schedule_.add(arrayOp, passDeps, passSpace);
+                    out.lastPass = passOp;
+                    lastPassOfFold = passOp;
                     for (std::uint64_t block : passBlocks)
-                        allocatorFor(Level::L1).release(block, *previousPass);
-                    passBlocks.clear();
+                        allocatorFor(Level::L1).release(block, passOp);
+                    if (lastK) {
+                        const std::uint32_t drain = drainToL2(
+                            out.l1, O, begin[0], begin[1], size[0], size[1], i, passOp, outSpace);
+                        allocatorFor(Level::L1).release(out.l1, drain);
+                        drains.push_back(drain);
+                    }
                 }
-                const std::uint32_t drain =
-                    drainToL2(*out, O, bi, bj, rows, cols, i, *previousPass);
-                allocatorFor(Level::L1).release(*out, drain);
-                drains.push_back(drain);
+                if (held)
+                    allocatorFor(Level::L1).release(*held, *lastPassOfFold);
             }
         }
-        sim::BoundOp join;
-        join.sourceOp = i;
-        completion_[i] = schedule_.add(join, drains);
+        completion_[i] = join(drains, i);
         return {};
     }
 
@@ -766,26 +995,27 @@ private:
     Expected<void> bindVector(const dfx::Op& op, std::uint32_t i,
                               std::vector<std::uint32_t>& dfxDepsOfOp) {
         const OpResidencies& r = touched_[i];
-        if (auto b = bindResidency(*r.out, i, dfxDepsOfOp); !b)
+        std::vector<std::uint32_t> outSpace;
+        if (auto b = bindResidency(*r.out, i, outSpace); !b)
             return b;
         const dfx::KernelShape& shape = kernelShapes_[op.index()];
         const dfx::Box tile = dfx::toBox(op.region());
         sim::VectorOp vop{.kind = shape.kind, .params = shape.params, .inputs = {}, .output = {}};
-        std::vector<std::uint32_t> passDeps = dfxDepsOfOp;
+        std::vector<std::uint32_t> passDeps = dfxDepsOfOp, passSpace;
         std::vector<std::uint64_t> blocks;
         for (std::size_t in = 0; in < r.inputs.size(); ++in) {
             const Residency& res = residencies_[r.inputs[in]];
             const TensorInfo& t = tensors_[res.tensor];
             const std::uint64_t bytes = residencyBytes(res);
-            std::vector<std::uint32_t> moveDeps = dfxDepsOfOp;
-            auto l1 = allocateL1(bytes, i, moveDeps);
+            std::vector<std::uint32_t> space;
+            auto l1 = allocateL1(bytes, i, space);
             if (!l1)
                 return std::unexpected(l1.error());
             const auto packed = packedStrides(res.extent, t.elementBytes);
             passDeps.push_back(schedule_.add(makeMove(i, sim::Address{Level::L2, res.address},
                                                       packed, sim::Address{Level::L1, *l1}, packed,
                                                       res.extent, t.elementBytes),
-                                             moveDeps));
+                                             dfxDepsOfOp, space));
             blocks.push_back(*l1);
             const dfx::Box box = dfx::inputBox(shape, in, tile);
             vop.inputs.push_back(sim::VectorOperand{.at = {Level::L1, *l1},
@@ -796,7 +1026,7 @@ private:
         }
         const Residency& O = residencies_[*r.out];
         const TensorInfo& to = tensors_[O.tensor];
-        auto out = allocateL1(residencyBytes(O), i, passDeps);
+        auto out = allocateL1(residencyBytes(O), i, passSpace);
         if (!out)
             return std::unexpected(out.error());
         const dfx::Box outBox = dfx::outputBox(shape, tile);
@@ -813,18 +1043,19 @@ private:
         pass.cycles = sim::vectorCycles(config_, sim::vectorWork(vop));
         pass.vector = static_cast<std::uint32_t>(schedule_.vectorOps.size());
         schedule_.vectorOps.push_back(std::move(vop));
-        const std::uint32_t passOp = schedule_.add(pass, passDeps);
+        const std::uint32_t passOp = schedule_.add(pass, passDeps, passSpace);
         for (std::uint64_t block : blocks)
             allocatorFor(Level::L1).release(block, passOp);
         const auto packed = packedStrides(O.extent, to.elementBytes);
-        const std::uint32_t drain = schedule_.add(makeMove(i, sim::Address{Level::L1, *out}, packed,
-                                                           sim::Address{Level::L2, O.address},
-                                                           packed, O.extent, to.elementBytes),
-                                                  std::span<const std::uint32_t>(&passOp, 1));
+        const std::uint32_t drain = schedule_.add(
+            makeMove(i, sim::Address{Level::L1, *out}, packed, sim::Address{Level::L2, O.address},
+                     packed, O.extent, to.elementBytes),
+            std::span<const std::uint32_t>(&passOp, 1), outSpace);
         allocatorFor(Level::L1).release(*out, drain);
         completion_[i] = drain;
         return {};
     }
+
     const dfx::Program& p_;
     const KpuConfig& config_;
     std::string_view source_;
@@ -839,17 +1070,48 @@ private:
     std::vector<std::vector<std::uint32_t>> dyingAt_;
     std::vector<std::uint32_t> completion_; // DFX op -> the bound op that completes it
     std::uint32_t computeCount_ = 0;
+    // Released blocks that may still hold a tile's final contents (see reviveCached).
+    struct CachedTile {
+        NextFitAllocator::Block block;
+        std::uint32_t ready = 0; // bound op after which the contents are there
+    };
+    std::map<TileKey, CachedTile> cache_;
+    std::vector<std::vector<std::uint32_t>> computesOf_; // per kernel: its Compute ops (steps)
+    std::vector<std::array<std::uint64_t, sim::kLevelCount>> stepBytes_; // per kernel and level
+    std::uint32_t slots_ = 1; // the current kernel's prefetch window (openWindows)
 };
 
 } // namespace
 
-std::uint32_t l1DepthChunk(const KpuConfig& config, std::uint32_t aElementBytes,
-                           std::uint32_t bElementBytes, std::uint32_t depth) {
+std::array<int, 3> dataflowDims(sim::Dataflow dataflow) {
+    switch (dataflow) {
+    case sim::Dataflow::Weight:
+        return {2, 1, 0};
+    case sim::Dataflow::Input:
+        return {2, 0, 1};
+    default:
+        return {0, 1, 2};
+    }
+}
+
+std::uint32_t l1StreamChunk(const KpuConfig& config, sim::Dataflow dataflow,
+                            std::uint32_t aElementBytes, std::uint32_t bElementBytes,
+                            std::uint32_t outElementBytes, std::uint32_t extent) {
     const std::uint64_t buffer = config.l1.bufferCapacity;
-    const std::uint64_t byA = buffer / (std::uint64_t{config.compute.arrayRows} * aElementBytes);
-    const std::uint64_t byB = buffer / (std::uint64_t{config.compute.arrayCols} * bElementBytes);
-    return static_cast<std::uint32_t>(
-        std::clamp<std::uint64_t>(std::min(byA, byB), 1, std::max(depth, 1u)));
+    const std::uint64_t R = config.compute.arrayRows, C = config.compute.arrayCols;
+    std::uint64_t chunk = 0;
+    switch (dataflow) {
+    case sim::Dataflow::Output: // A strip R x kc, B strip kc x C
+        chunk = std::min(buffer / (R * aElementBytes), buffer / (C * bElementBytes));
+        break;
+    case sim::Dataflow::Weight: // A strip mc x R, output block mc x C
+        chunk = std::min(buffer / (R * aElementBytes), buffer / (C * outElementBytes));
+        break;
+    case sim::Dataflow::Input: // B strip R x nc, output block C x nc
+        chunk = std::min(buffer / (R * bElementBytes), buffer / (C * outElementBytes));
+        break;
+    }
+    return static_cast<std::uint32_t>(std::clamp<std::uint64_t>(chunk, 1, std::max(extent, 1u)));
 }
 
 Expected<sim::Schedule> bindProgram(const dfx::Program& program, const KpuConfig& config,

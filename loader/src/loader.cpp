@@ -157,8 +157,8 @@ Expected<std::vector<HostTensor>> prepareInputs(const dfx::Program& program,
 }
 
 Expected<SimulationResult> simulate(const dfx::Program& program, const sim::Schedule& schedule,
-                                    const KpuConfig& config,
-                                    const std::vector<HostTensor>& inputs) {
+                                    const KpuConfig& config, const std::vector<HostTensor>& inputs,
+                                    const sim::RunOptions& options) {
     auto simulator = sim::Simulator::create(config, schedule);
     if (!simulator)
         return std::unexpected(simulator.error());
@@ -167,7 +167,7 @@ Expected<SimulationResult> simulate(const dfx::Program& program, const sim::Sche
             if (auto r = simulator->writeExternal(schedule.tensors[i].offset, inputs[i].data); !r)
                 return std::unexpected(r.error());
     SimulationResult result;
-    result.stats = simulator->run(schedule);
+    result.stats = simulator->run(schedule, options);
     for (std::uint32_t i = 0; i < program.tensors()->size(); ++i) {
         HostTensor t = describe(*program.tensors()->Get(i));
         t.data.resize(schedule.tensors[i].bytes);

@@ -5,24 +5,53 @@
 
 namespace kpu::loader {
 
-std::optional<std::uint64_t> NextFitAllocator::findGap(std::uint64_t from,
+std::optional<std::uint64_t> NextFitAllocator::findGap(std::uint64_t from, std::uint64_t end,
                                                        std::uint64_t size) const {
     std::uint64_t pos = alignUp(from);
     auto it = live_.lower_bound(pos);
     if (it != live_.begin()) {
         auto prev = std::prev(it);
-        if (prev->second > pos)
-            pos = alignUp(prev->second);
+        if (prev->second.end > pos)
+            pos = alignUp(prev->second.end);
     }
     while (true) {
-        const std::uint64_t limit = it == live_.end() ? capacity_ : it->first;
+        const std::uint64_t limit = it == live_.end() ? end : std::min(end, it->first);
         if (pos <= limit && size <= limit - pos)
             return pos;
-        if (it == live_.end())
+        if (it == live_.end() || it->first >= end)
             return std::nullopt;
-        pos = std::max(pos, alignUp(it->second));
+        pos = std::max(pos, alignUp(it->second.end));
         ++it;
     }
+}
+
+std::optional<std::uint64_t> NextFitAllocator::placeInOneMemory(std::uint64_t size) {
+    const std::size_t memories = cursors_.size();
+    for (std::size_t j = 0; j < memories; ++j) {
+        const std::size_t m = (nextMemory_ + j) % memories;
+        const std::uint64_t begin = m * memorySize_, end = begin + memorySize_;
+        auto pos = findGap(cursors_[m], end, size);
+        if (!pos)
+            pos = findGap(begin, end, size);
+        if (!pos)
+            continue;
+        const std::uint64_t blockEnd = *pos + std::max<std::uint64_t>(size, 1);
+        cursors_[m] = blockEnd >= end ? begin : blockEnd;
+        nextMemory_ = (m + 1) % memories;
+        return pos;
+    }
+    return std::nullopt;
+}
+
+std::optional<std::uint64_t> NextFitAllocator::placeAnywhere(std::uint64_t size) {
+    auto pos = findGap(cursor_, capacity_, size);
+    if (!pos)
+        pos = findGap(0, capacity_, size);
+    if (pos) {
+        const std::uint64_t end = *pos + std::max<std::uint64_t>(size, 1);
+        cursor_ = end >= capacity_ ? 0 : end;
+    }
+    return pos;
 }
 
 void NextFitAllocator::claim(std::uint64_t begin, std::uint64_t end,
@@ -37,36 +66,51 @@ void NextFitAllocator::claim(std::uint64_t begin, std::uint64_t end,
         it = retired_.erase(it);
         // Keep the parts of the freed block this allocation does not cover.
         if (rBegin < begin)
-            retired_.emplace(rBegin, Retired{begin, r.lastReader});
+            retired_.emplace(rBegin, Retired{begin, r.lastReader, 0});
         if (r.end > end)
-            it = retired_.emplace(end, Retired{r.end, r.lastReader}).first;
+            it = retired_.emplace(end, Retired{r.end, r.lastReader, 0}).first;
     }
 }
 
-std::optional<std::uint64_t> NextFitAllocator::allocate(std::uint64_t size,
-                                                        std::vector<std::uint32_t>& warDeps) {
+std::optional<NextFitAllocator::Block>
+NextFitAllocator::allocate(std::uint64_t size, std::vector<std::uint32_t>& warDeps) {
     if (size > capacity_)
         return std::nullopt;
-    auto pos = findGap(cursor_, size);
+    std::optional<std::uint64_t> pos;
+    // Tiles of up to half a memory go round-robin over the memories; larger ones are packed
+    // (one per memory would strand the rest of each).
+    if (size <= memorySize_)
+        pos = placeInOneMemory(size);
     if (!pos)
-        pos = findGap(0, size);
+        pos = placeAnywhere(size);
     if (!pos)
         return std::nullopt;
     const std::uint64_t end = *pos + std::max<std::uint64_t>(size, 1);
     claim(*pos, end, warDeps);
-    live_.emplace(*pos, end);
+    const std::uint64_t id = nextId_++;
+    live_.emplace(*pos, Live{end, id});
     liveBytes_ += end - *pos;
-    cursor_ = end >= capacity_ ? 0 : end;
-    return pos;
+    return Block{*pos, id};
 }
 
 void NextFitAllocator::release(std::uint64_t offset, std::uint32_t lastReader) {
     auto it = live_.find(offset);
     if (it == live_.end())
         return;
-    liveBytes_ -= it->second - it->first;
-    retired_[it->first] = Retired{it->second, lastReader};
+    liveBytes_ -= it->second.end - it->first;
+    retired_[it->first] = Retired{it->second.end, lastReader, it->second.id};
     live_.erase(it);
+}
+
+std::optional<std::uint32_t> NextFitAllocator::revive(const Block& block) {
+    auto it = retired_.find(block.offset);
+    if (it == retired_.end() || it->second.id != block.id)
+        return std::nullopt;
+    const Retired r = it->second;
+    retired_.erase(it);
+    live_.emplace(block.offset, Live{r.end, r.id});
+    liveBytes_ += r.end - block.offset;
+    return r.lastReader;
 }
 
 } // namespace kpu::loader

@@ -4,8 +4,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "kpu/common/file_io.h"
 #include "kpu/loader/binder.h"
 #include "kpu/loader/loader.h"
+#include "kpu/loader/trace.h"
 
 namespace {
 
@@ -22,53 +24,68 @@ kpu::Expected<std::map<std::string, std::string>> namedFiles(const std::vector<s
     return files;
 }
 
-int run(const std::string& objectPath, const std::string& configPath,
-        const std::vector<std::string>& inputSpecs, const std::vector<std::string>& outputSpecs,
-        std::uint64_t seed, bool verify, bool dryRun, bool json) {
+struct Options {
+    std::string objectPath, configPath, tracePath;
+    std::vector<std::string> inputSpecs, outputSpecs;
+    std::uint64_t seed = 1;
+    bool verify = true, dryRun = false, json = false, profile = false;
+};
+
+int run(const Options& o) {
     auto report = [](const kpu::Error& e) {
         std::cerr << e.message << "\n";
         return 1;
     };
-    auto config = configPath.empty() ? kpu::Expected<kpu::KpuConfig>(kpu::defaultConfig())
-                                     : kpu::loadConfigFile(configPath);
+    auto config = o.configPath.empty() ? kpu::Expected<kpu::KpuConfig>(kpu::defaultConfig())
+                                       : kpu::loadConfigFile(o.configPath);
     if (!config)
         return report(config.error());
-    auto inputFiles = namedFiles(inputSpecs, "--input");
+    auto inputFiles = namedFiles(o.inputSpecs, "--input");
     if (!inputFiles)
         return report(inputFiles.error());
-    auto outputFiles = namedFiles(outputSpecs, "--output");
+    auto outputFiles = namedFiles(o.outputSpecs, "--output");
     if (!outputFiles)
         return report(outputFiles.error());
-    auto object = kpu::loader::loadObject(objectPath);
+    auto object = kpu::loader::loadObject(o.objectPath);
     if (!object)
         return report(object.error());
-    auto schedule = kpu::loader::bindProgram(*object->program, *config, objectPath);
+    auto schedule = kpu::loader::bindProgram(*object->program, *config, o.objectPath);
     if (!schedule)
         return report(schedule.error());
-    if (dryRun) {
+    if (o.dryRun) {
         std::cout << kpu::loader::formatSchedule(*object->program, *schedule, *config);
         return 0;
     }
     if (auto r = kpu::loader::checkOutputNames(*object->program, *outputFiles); !r)
         return report(r.error());
-    auto inputs = kpu::loader::prepareInputs(*object->program, *inputFiles, seed);
+    auto inputs = kpu::loader::prepareInputs(*object->program, *inputFiles, o.seed);
     if (!inputs)
         return report(inputs.error());
-    auto result = kpu::loader::simulate(*object->program, *schedule, *config, *inputs);
+    // The per-op timeline costs 24 bytes per bound op: recorded only when something reads it.
+    const kpu::sim::RunOptions runOptions{.recordTimeline = o.profile || !o.tracePath.empty()};
+    auto result = kpu::loader::simulate(*object->program, *schedule, *config, *inputs, runOptions);
     if (!result)
         return report(result.error());
     if (auto r = kpu::loader::writeOutputs(*object->program, *result, *outputFiles); !r)
         return report(r.error());
+    if (!o.tracePath.empty()) {
+        const std::string trace =
+            kpu::loader::chromeTrace(*object, *config, *schedule, result->stats);
+        if (auto r = kpu::writeTextFile(o.tracePath, trace); !r)
+            return report(r.error());
+    }
     std::vector<kpu::loader::Comparison> comparisons;
-    if (verify) {
-        auto checked = kpu::loader::verifyOutputs(*object->program, *inputs, *result, objectPath);
+    if (o.verify) {
+        auto checked = kpu::loader::verifyOutputs(*object->program, *inputs, *result, o.objectPath);
         if (!checked)
             return report(checked.error());
         comparisons = std::move(*checked);
     }
-    std::cout << (json ? kpu::loader::reportJson(*object, *config, *schedule, *result, comparisons)
-                       : kpu::loader::formatReport(*object, *config, *schedule, *result,
-                                                   comparisons));
+    const kpu::loader::ReportOptions reportOptions{.profile = o.profile};
+    std::cout << (o.json ? kpu::loader::reportJson(*object, *config, *schedule, *result,
+                                                   comparisons, reportOptions)
+                         : kpu::loader::formatReport(*object, *config, *schedule, *result,
+                                                     comparisons, reportOptions));
     for (const auto& c : comparisons) {
         if (!c.firstMismatch)
             continue;
@@ -76,7 +93,7 @@ int run(const std::string& objectPath, const std::string& configPath,
         std::cerr << fmt::format(
             "{}: error: output '{}' differs from the reference at index [{}]: expected {}, got "
             "{} (tolerance {:.3g})\n",
-            objectPath, c.tensor, fmt::join(m.index, ","), m.expected, m.actual, m.tolerance);
+            o.objectPath, c.tensor, fmt::join(m.index, ","), m.expected, m.actual, m.tolerance);
         return 1;
     }
     return 0;
@@ -87,25 +104,28 @@ int run(const std::string& objectPath, const std::string& configPath,
 int main(int argc, char** argv) {
     CLI::App app{"kpu-loader: verify a DFX object, bind it to a KPU configuration and simulate it"};
     app.set_version_flag("--version", std::string("kpu-loader ") + KPU_VERSION);
-    std::string objectPath, configPath;
-    std::vector<std::string> inputs, outputs;
-    std::uint64_t seed = 1;
-    bool verify = true, dryRun = false, json = false;
-    app.add_option("object", objectPath, "DFX object (.kpu) to run")->required();
-    app.add_option("--config", configPath,
+    Options o;
+    app.add_option("object", o.objectPath, "DFX object (.kpu) to run")->required();
+    app.add_option("--config", o.configPath,
                    "KPU configuration (JSON); default: the embedded default KPU");
-    app.add_option("--input", inputs,
+    app.add_option("--input", o.inputSpecs,
                    "NAME=file.npy: values of an input or constant tensor (repeatable)");
-    app.add_option("--output", outputs, "NAME=file.npy: write a tensor after the run (repeatable)");
-    app.add_option("--seed", seed, "seed of the random values of inputs not given with --input")
+    app.add_option("--output", o.outputSpecs,
+                   "NAME=file.npy: write a tensor after the run (repeatable)");
+    app.add_option("--seed", o.seed, "seed of the random values of inputs not given with --input")
         ->capture_default_str();
-    app.add_flag("--verify,!--no-verify", verify,
+    app.add_flag("--verify,!--no-verify", o.verify,
                  "compare every kernel's output with the reference executor (default; the last of "
                  "--verify/--no-verify wins)");
     auto* dryRunFlag =
-        app.add_flag("--dry-run", dryRun, "print the bound schedule and exit without simulating");
-    app.add_flag("--json", json, "print the report as JSON")->excludes(dryRunFlag);
-    for (const char* option : {"--input", "--output", "--seed"})
+        app.add_flag("--dry-run", o.dryRun, "print the bound schedule and exit without simulating");
+    app.add_flag("--json", o.json, "print the report as JSON");
+    app.add_flag("--profile", o.profile,
+                 "append a per-kernel profile to the report (\"kernels\" with --json)");
+    app.add_option("--trace", o.tracePath,
+                   "write the run's timeline as a Chrome Trace Event file (Perfetto, "
+                   "chrome://tracing)");
+    for (const char* option : {"--input", "--output", "--seed", "--json", "--profile", "--trace"})
         app.get_option(option)->excludes(dryRunFlag);
     try {
         app.parse(argc, argv);
@@ -114,5 +134,5 @@ int main(int argc, char** argv) {
         // do.
         return app.exit(e) == 0 ? 0 : 2;
     }
-    return run(objectPath, configPath, inputs, outputs, seed, verify, dryRun, json);
+    return run(o);
 }

@@ -4,9 +4,7 @@
 #include <cmath>
 
 namespace kpu::sim {
-namespace {
-
-double bandwidthOf(const KpuConfig& c, Level level) {
+double levelBandwidthGBps(const KpuConfig& c, Level level) {
     switch (level) {
     case Level::External:
         return c.external.bandwidthGBps;
@@ -19,6 +17,8 @@ double bandwidthOf(const KpuConfig& c, Level level) {
     }
     return 1.0;
 }
+
+namespace {
 
 std::uint32_t latencyOf(const KpuConfig& c, Level level) {
     switch (level) {
@@ -36,17 +36,24 @@ std::uint32_t latencyOf(const KpuConfig& c, Level level) {
 
 } // namespace
 
-std::uint64_t moveCycles(const KpuConfig& config, Level from, Level to, std::uint64_t bytes) {
+MoveTiming moveTiming(const KpuConfig& config, Level from, Level to, std::uint64_t bytes) {
     const Level farther = std::min(from, to);
-    const double bytesPerCycle =
-        config.bytesPerCycle(std::min(bandwidthOf(config, from), bandwidthOf(config, to)));
-    return latencyOf(config, farther) +
-           static_cast<std::uint64_t>(std::ceil(static_cast<double>(bytes) / bytesPerCycle));
+    double bandwidth = std::min(levelBandwidthGBps(config, from), levelBandwidthGBps(config, to));
+    if (farther == Level::External && config.movement.dmaBandwidthGBps > 0)
+        bandwidth = std::min(bandwidth, config.movement.dmaBandwidthGBps);
+    const double bytesPerCycle = config.bytesPerCycle(bandwidth);
+    return MoveTiming{.latency = latencyOf(config, farther),
+                      .cycles = static_cast<std::uint64_t>(
+                          std::ceil(static_cast<double>(bytes) / bytesPerCycle))};
 }
 
-std::uint64_t arrayCycles(const KpuConfig& config, std::uint32_t k) {
+std::uint64_t foldCycles(const KpuConfig& config, std::uint64_t stream) {
     const std::uint64_t rows = config.compute.arrayRows, cols = config.compute.arrayCols;
-    return 2 * rows + cols + k - 2;
+    return 2 * rows + cols + stream - 2;
+}
+
+std::uint64_t arrayPassCycles(const KpuConfig& config, std::uint32_t stream, bool foldStart) {
+    return foldStart ? foldCycles(config, stream) : stream;
 }
 
 std::uint64_t vectorCycles(const KpuConfig& config, std::uint64_t work) {

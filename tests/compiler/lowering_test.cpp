@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <string>
@@ -24,6 +25,7 @@
 #include "kpu/common/hw_config.h"
 #include "kpu/compiler/compiler.h"
 #include "kpu/compiler/lowering.h"
+#include "kpu/compiler/tile_optimizer.h"
 #include "kpu/schema/kernel_regions.h"
 #include "kpu/schema/object.h"
 #include "support/dfg_writer.h"
@@ -68,11 +70,36 @@ private:
 using test::minimalConfig;
 
 Expected<CompileResult> compileText(const std::string& text, const KpuConfig& config,
-                                    std::string* pathOut = nullptr) {
+                                    std::string* pathOut = nullptr,
+                                    std::optional<dfx::Dataflow> dataflow = std::nullopt) {
     TempDfg file(text);
     if (pathOut)
         *pathOut = file.path();
-    return compileDfgFile(file.path(), CompileOptions{.target = config, .batch = 1});
+    return compileDfgFile(file.path(),
+                          CompileOptions{.target = config, .batch = 1, .dataflow = dataflow});
+}
+
+using dfx::Dataflow;
+constexpr Dataflow kOs = Dataflow::OutputStationary;
+constexpr Dataflow kWs = Dataflow::WeightStationary;
+constexpr Dataflow kIs = Dataflow::InputStationary;
+
+// Tile loops per dataflow (docs/dataflows.md): os and is b, m, n, k; ws b, n, m, k.
+std::vector<std::uint8_t> expectedLoopOrder(Dataflow d) {
+    if (d == kWs)
+        return {0, 2, 1, 3};
+    return {0, 1, 2, 3};
+}
+
+// Array cycles of one Compute tile: folds x (2R + C + T - 2) with (rows, cols, T) = os (mt, nt,
+// kt), ws (kt, nt, mt), is (kt, mt, nt).
+u64 tileArrayCycles(Dataflow d, u64 R, u64 C, const dfx::MatMulTile& t) {
+    u64 rows = t.mt, cols = t.nt, stream = t.kt;
+    if (d == kWs)
+        rows = t.kt, cols = t.nt, stream = t.mt;
+    if (d == kIs)
+        rows = t.kt, cols = t.mt, stream = t.nt;
+    return ((rows + R - 1) / R) * ((cols + C - 1) / C) * (2 * R + C + stream - 2);
 }
 
 // 4-D canonical view: rank < 4 gets leading 1s; rank > 4 collapses its leading dims into dim 0.
@@ -175,6 +202,9 @@ u32 checkMatMulKernel(const dfx::ProgramT& p, std::size_t kernelIndex) {
     const dfx::TensorT& B = *p.tensors[kernel.inputs[1]];
     const dfx::TensorT& C = *p.tensors[kernel.output];
     const bool outputOnChip = onChip(p, kernel.output);
+    std::vector<bool> inputOnChip;
+    for (u32 t : kernel.inputs)
+        inputOnChip.push_back(onChip(p, t));
 
     // The iteration space from the tensor shapes.
     const u64 M = static_cast<u64>(A.shape[A.shape.size() - 2]);
@@ -203,6 +233,12 @@ u32 checkMatMulKernel(const dfx::ProgramT& p, std::size_t kernelIndex) {
 
     const u32 first = kernel.first_op, last = kernel.first_op + kernel.op_count;
     EXPECT_LE(last, p.ops.size());
+
+    // The recorded loop order is the dataflow's, and the compute ops follow it: their
+    // (b, outer, inner, k) origins, in that order, strictly increase.
+    const std::vector<std::uint8_t> order = expectedLoopOrder(kernel.dataflow);
+    EXPECT_EQ(std::vector<std::uint8_t>(kernel.loop_order), order);
+    std::optional<std::array<u32, 4>> previousKey;
 
     // Coverage bitmap over (b, m, n, k).
     const u64 points = batch * M * N * K;
@@ -273,6 +309,13 @@ u32 checkMatMulKernel(const dfx::ProgramT& p, std::size_t kernelIndex) {
         EXPECT_EQ(op.index(), kernelIndex);
         const dfx::MatMulTile t = dfx::matMulTile(op.region());
         EXPECT_EQ(op.region().extent()->Get(0), 1u);
+        const std::array<u32, 4> orderKey{
+            op.region().origin()->Get(order[0]), op.region().origin()->Get(order[1]),
+            op.region().origin()->Get(order[2]), op.region().origin()->Get(order[3])};
+        EXPECT_TRUE(!previousKey || *previousKey < orderKey)
+            << "compute op " << i << " breaks the loop order of "
+            << dataflowShortName(kernel.dataflow);
+        previousKey = orderKey;
         const bool inside = t.b < batch && u64{t.m} + t.mt <= M && u64{t.n} + t.nt <= N &&
                             u64{t.k} + t.kt <= K && t.mt >= 1 && t.nt >= 1 && t.kt >= 1;
         if (!inside) {
@@ -304,7 +347,7 @@ u32 checkMatMulKernel(const dfx::ProgramT& p, std::size_t kernelIndex) {
                                  region);
             EXPECT_TRUE(l2.has_value())
                 << "compute op " << i << " misses the L2 load of operand " << o;
-            if (l2 && !onChip(p, kernel.inputs[o])) { // on-chip tensors are read from L3
+            if (l2 && !inputOnChip[o]) { // on-chip tensors are read from L3
                 auto ext = hasMoveDep(depsOf(p, *l2), dfx::MemoryLevel::External,
                                       dfx::MemoryLevel::L3, kernel.inputs[o], region);
                 EXPECT_TRUE(ext.has_value()) << "L2 load op " << *l2 << " misses its EXT->L3 load";
@@ -384,8 +427,8 @@ void checkHints(const dfx::ProgramT& p, const KpuConfig& config) {
     }
     EXPECT_EQ(p.hints->macs, macs);
 
-    // Array cycles: each compute tile runs ceil(mt/R) x ceil(nt/C) passes of 2R + C + kt - 2
-    // cycles. Parallelism: the most output tiles (k = 0 steps) of any kernel.
+    // Array cycles: each compute tile runs the folds of its kernel's dataflow.
+    // Parallelism: the most output tiles (k = 0 steps) of any kernel.
     const u64 R = config.compute.arrayRows, Cc = config.compute.arrayCols;
     u64 cycles = 0;
     std::map<u32, u64> outputTiles;
@@ -393,7 +436,7 @@ void checkHints(const dfx::ProgramT& p, const KpuConfig& config) {
         if (op.kind() != dfx::OpKind::Compute)
             continue;
         const dfx::MatMulTile t = dfx::matMulTile(op.region());
-        cycles += ((t.mt + R - 1) / R) * ((t.nt + Cc - 1) / Cc) * (2 * R + Cc + t.kt - 2);
+        cycles += tileArrayCycles(p.kernels[op.index()]->dataflow, R, Cc, t);
         if (t.k == 0)
             ++outputTiles[op.index()];
     }
@@ -440,15 +483,22 @@ void PrintTo(const MatMulCase& c, std::ostream* os) {
     *os << c.label;
 }
 
-class LoweringMatMul : public ::testing::TestWithParam<MatMulCase> {};
+// Each case under the chosen dataflow (-1) and under each forced one.
+class LoweringMatMul : public ::testing::TestWithParam<std::tuple<MatMulCase, int>> {};
 
 TEST_P(LoweringMatMul, ProgramIsConsistent) {
-    const MatMulCase& mc = GetParam();
+    const auto& [mc, dataflow] = GetParam();
     const KpuConfig config = mc.minimal ? minimalConfig() : defaultConfig();
-    auto r = compileText(test::matmulDfg("mm", mc.a, mc.b, mc.out, mc.c, mc.dtype), config);
+    const std::optional<Dataflow> forced =
+        dataflow < 0 ? std::nullopt : std::optional(static_cast<Dataflow>(dataflow));
+    auto r = compileText(test::matmulDfg("mm", mc.a, mc.b, mc.out, mc.c, mc.dtype), config, nullptr,
+                         forced);
     ASSERT_TRUE(r.has_value()) << r.error().message;
     const dfx::ProgramT& p = r->program;
     ASSERT_EQ(p.kernels.size(), 1u);
+    if (forced) {
+        EXPECT_EQ(p.kernels[0]->dataflow, *forced);
+    }
     checkProgram(*r, config);
 
     // Roles: A, B (and C) are CONSTANT nodes, the result is returned.
@@ -464,52 +514,244 @@ TEST_P(LoweringMatMul, ProgramIsConsistent) {
 // most of these whole.
 INSTANTIATE_TEST_SUITE_P(
     Shapes, LoweringMatMul,
-    ::testing::Values(
-        MatMulCase{"one", {1, 1}, {1, 1}, {1, 1}, {}, "f32", false},
-        MatMulCase{"odd", {37, 53}, {53, 91}, {37, 91}, {}, "f32", true},
-        MatMulCase{"deepK", {40, 700}, {700, 24}, {40, 24}, {}, "f32", true},
-        MatMulCase{"splitMN", {300, 50}, {50, 290}, {300, 290}, {}, "f32", true},
-        MatMulCase{"batched", {3, 40, 700}, {3, 700, 24}, {3, 40, 24}, {}, "f32", true},
-        MatMulCase{"broadcastB", {2, 3, 20, 150}, {150, 30}, {2, 3, 20, 30}, {}, "f32", true},
-        MatMulCase{"broadcastA1", {1, 20, 150}, {4, 150, 30}, {4, 20, 30}, {}, "f32", true},
-        MatMulCase{"accumulate", {70, 600}, {600, 90}, {70, 90}, {70, 90}, "f32", true},
-        MatMulCase{
-            "accumulateBatched", {2, 33, 400}, {2, 400, 17}, {2, 33, 17}, {2, 33, 17}, "f32", true},
-        MatMulCase{
-            "accumulateBroadcastC", {2, 33, 400}, {2, 400, 17}, {2, 33, 17}, {33, 17}, "f32", true},
-        MatMulCase{
-            "rank5", {2, 3, 2, 12, 200}, {2, 3, 2, 200, 10}, {2, 3, 2, 12, 10}, {}, "f32", true},
-        MatMulCase{"rank5BroadcastB",
-                   {2, 3, 2, 12, 200},
-                   {1, 1, 1, 200, 10},
-                   {2, 3, 2, 12, 10},
-                   {},
-                   "f32",
-                   true},
-        MatMulCase{"f8", {50, 3000}, {3000, 40}, {50, 40}, {}, "f8", true},
-        MatMulCase{"f64", {64, 300}, {300, 72}, {64, 72}, {}, "f64", true},
-        MatMulCase{"f16", {130, 1000}, {1000, 20}, {130, 20}, {130, 20}, "f16", true},
-        MatMulCase{"skinny", {32, 256}, {256, 32}, {32, 32}, {}, "f32", false},
-        MatMulCase{"default512", {512, 512}, {512, 512}, {512, 512}, {}, "f32", false}),
-    [](const ::testing::TestParamInfo<MatMulCase>& param) {
-        return std::string(param.param.label);
+    ::testing::Combine(
+        ::testing::Values(
+            MatMulCase{"one", {1, 1}, {1, 1}, {1, 1}, {}, "f32", false},
+            MatMulCase{"odd", {37, 53}, {53, 91}, {37, 91}, {}, "f32", true},
+            MatMulCase{"deepK", {40, 700}, {700, 24}, {40, 24}, {}, "f32", true},
+            MatMulCase{"splitMN", {300, 50}, {50, 290}, {300, 290}, {}, "f32", true},
+            MatMulCase{"batched", {3, 40, 700}, {3, 700, 24}, {3, 40, 24}, {}, "f32", true},
+            MatMulCase{"broadcastB", {2, 3, 20, 150}, {150, 30}, {2, 3, 20, 30}, {}, "f32", true},
+            MatMulCase{"broadcastA1", {1, 20, 150}, {4, 150, 30}, {4, 20, 30}, {}, "f32", true},
+            MatMulCase{"accumulate", {70, 600}, {600, 90}, {70, 90}, {70, 90}, "f32", true},
+            MatMulCase{"accumulateBatched",
+                       {2, 33, 400},
+                       {2, 400, 17},
+                       {2, 33, 17},
+                       {2, 33, 17},
+                       "f32",
+                       true},
+            MatMulCase{"accumulateBroadcastC",
+                       {2, 33, 400},
+                       {2, 400, 17},
+                       {2, 33, 17},
+                       {33, 17},
+                       "f32",
+                       true},
+            MatMulCase{"rank5",
+                       {2, 3, 2, 12, 200},
+                       {2, 3, 2, 200, 10},
+                       {2, 3, 2, 12, 10},
+                       {},
+                       "f32",
+                       true},
+            MatMulCase{"rank5BroadcastB",
+                       {2, 3, 2, 12, 200},
+                       {1, 1, 1, 200, 10},
+                       {2, 3, 2, 12, 10},
+                       {},
+                       "f32",
+                       true},
+            MatMulCase{"f8", {50, 3000}, {3000, 40}, {50, 40}, {}, "f8", true},
+            MatMulCase{"f64", {64, 300}, {300, 72}, {64, 72}, {}, "f64", true},
+            MatMulCase{"f16", {130, 1000}, {1000, 20}, {130, 20}, {130, 20}, "f16", true},
+            MatMulCase{"skinny", {32, 256}, {256, 32}, {32, 32}, {}, "f32", false},
+            MatMulCase{"default512", {512, 512}, {512, 512}, {512, 512}, {}, "f32", false},
+            MatMulCase{"tall", {1000, 40}, {40, 24}, {1000, 24}, {}, "f32", true},
+            MatMulCase{"wide", {24, 40}, {40, 1000}, {24, 1000}, {}, "f32", true}),
+        ::testing::Values(-1, 0, 1, 2)),
+    [](const ::testing::TestParamInfo<std::tuple<MatMulCase, int>>& param) {
+        const int d = std::get<1>(param.param);
+        return std::string(std::get<0>(param.param).label) + "_" +
+               (d < 0 ? "auto" : dataflowShortName(static_cast<Dataflow>(d)));
     });
 
-// The cases above only test something if tiles really split; make sure some do.
+// The cases above only test something if tiles really split; make sure some do, under each
+// dataflow.
 TEST(Lowering, SmallConfigSplitsEveryDimension) {
-    auto r =
-        compileText(test::matmulDfg("mm", {300, 700}, {700, 290}, {300, 290}), minimalConfig());
+    for (Dataflow d : {kOs, kWs, kIs}) {
+        SCOPED_TRACE(dataflowShortName(d));
+        auto r = compileText(test::matmulDfg("mm", {1000, 700}, {700, 1000}, {1000, 1000}),
+                             minimalConfig(), nullptr, d);
+        ASSERT_TRUE(r.has_value()) << r.error().message;
+        std::set<u32> ms, ns, ks;
+        for (const dfx::Op& op : r->program.ops)
+            if (op.kind() == dfx::OpKind::Compute) {
+                const auto t = dfx::matMulTile(op.region());
+                ms.insert(t.m), ns.insert(t.n), ks.insert(t.k);
+            }
+        EXPECT_GT(ms.size(), 1u);
+        EXPECT_GT(ns.size(), 1u);
+        EXPECT_GT(ks.size(), 1u);
+        checkProgram(*r, minimalConfig());
+    }
+}
+
+// The compute ops of a kernel, in program order.
+std::vector<dfx::MatMulTile> computeTiles(const dfx::ProgramT& p, std::size_t kernel) {
+    std::vector<dfx::MatMulTile> out;
+    const dfx::KernelT& k = *p.kernels[kernel];
+    for (u32 i = k.first_op; i < k.first_op + k.op_count; ++i)
+        if (p.ops[i].kind() == dfx::OpKind::Compute)
+            out.push_back(dfx::matMulTile(p.ops[i].region()));
+    return out;
+}
+
+// The region of input `input` each compute op of kernel 0 loads into L2, in program order.
+std::vector<Box> l2Loads(const dfx::ProgramT& p, u32 tensor) {
+    std::vector<Box> out;
+    for (const dfx::Op& op : p.ops)
+        if (isMove(op, dfx::MemoryLevel::L3, dfx::MemoryLevel::L2, tensor))
+            out.push_back(boxOf(op.region()));
+    return out;
+}
+
+// A tall GEMM (M = 1000, N = 24, K = 8) on the minimal config goes weight-stationary in
+// 504x16x8 tiles, and its tile loops run n outermost: (n 0, m 0), (n 0, m 504), (n 16, m 0),
+// (n 16, m 504). With kt = K, consecutive steps of one n load the same B tile (the one the
+// binder finds resident); forced os runs m outermost and repeats the A tile instead.
+TEST(Lowering, WeightStationaryIteratesNOutermost) {
+    const std::string dfg = test::matmulDfg("mm", {1000, 8}, {8, 24}, {1000, 24});
+    auto r = compileText(dfg, minimalConfig());
     ASSERT_TRUE(r.has_value()) << r.error().message;
-    std::set<u32> ms, ns, ks;
-    for (const dfx::Op& op : r->program.ops)
-        if (op.kind() == dfx::OpKind::Compute) {
-            const auto t = dfx::matMulTile(op.region());
-            ms.insert(t.m), ns.insert(t.n), ks.insert(t.k);
-        }
-    EXPECT_GT(ms.size(), 1u);
-    EXPECT_GT(ns.size(), 1u);
-    EXPECT_GT(ks.size(), 1u);
+    const dfx::ProgramT& p = r->program;
+    const dfx::KernelT& k = *p.kernels[0];
+    EXPECT_EQ(k.dataflow, kWs);
+    EXPECT_EQ(std::vector<std::uint8_t>(k.loop_order), (std::vector<std::uint8_t>{0, 2, 1, 3}));
+    EXPECT_EQ(std::vector<u32>(k.tilings[1]->tile), (std::vector<u32>{1, 504, 16, 8}));
+    std::vector<std::pair<u32, u32>> order; // (n, m) of each step
+    for (const auto& t : computeTiles(p, 0))
+        order.emplace_back(t.n, t.m);
+    EXPECT_EQ(order, (std::vector<std::pair<u32, u32>>{{0, 0}, {0, 504}, {16, 0}, {16, 504}}));
+    const auto a = l2Loads(p, k.inputs[0]), b = l2Loads(p, k.inputs[1]);
+    ASSERT_EQ(b.size(), 4u);
+    EXPECT_EQ(b[0], b[1]);
+    EXPECT_EQ(b[2], b[3]);
+    EXPECT_NE(a[0], a[1]);
     checkProgram(*r, minimalConfig());
+
+    // The same GEMM forced output-stationary (336x24x8: one N tile): m outermost.
+    auto os = compileText(dfg, minimalConfig(), nullptr, kOs);
+    ASSERT_TRUE(os.has_value()) << os.error().message;
+    EXPECT_EQ(os->program.kernels[0]->dataflow, kOs);
+    EXPECT_EQ(std::vector<std::uint8_t>(os->program.kernels[0]->loop_order),
+              (std::vector<std::uint8_t>{0, 1, 2, 3}));
+    std::vector<u32> ms;
+    for (const auto& t : computeTiles(os->program, 0))
+        ms.push_back(t.m);
+    EXPECT_EQ(ms, (std::vector<u32>{0, 336, 672}));
+    checkProgram(*os, minimalConfig());
+
+    // Wide (M = 24, N = 1000) forced os in 24x128 tiles: consecutive steps repeat the A tile.
+    auto wide = compileText(test::matmulDfg("mm", {24, 8}, {8, 1000}, {24, 1000}), minimalConfig(),
+                            nullptr, kOs);
+    ASSERT_TRUE(wide.has_value()) << wide.error().message;
+    const auto wideA = l2Loads(wide->program, wide->program.kernels[0]->inputs[0]);
+    ASSERT_GT(wideA.size(), 1u);
+    EXPECT_TRUE(std::ranges::all_of(wideA, [&](const Box& box) { return box == wideA[0]; }));
+    checkProgram(*wide, minimalConfig());
+}
+
+// hints.compute_cycles by hand: the sum over Compute tiles of folds x (2R + C + T - 2).
+struct HintCase {
+    Shape64 a, b, out;
+    bool minimal;
+    Dataflow dataflow;
+    std::vector<u32> tile; // the L2 tile [1, mt, nt, kt]
+    u64 cycles;
+};
+
+TEST(Lowering, ComputeCyclesHintByHand) {
+    const std::vector<HintCase> cases{
+        // 40x50x70 in one tile. 16x16 (2R + C - 2 = 46): os 3 x 4 folds of 46 + 70; ws rows K
+        // 5 x cols N 4 of 46 + 40; is rows K 5 x cols M 3 of 46 + 50.
+        {{40, 70}, {70, 50}, {40, 50}, false, kOs, {1, 40, 50, 70}, 12 * 116},
+        {{40, 70}, {70, 50}, {40, 50}, false, kWs, {1, 40, 50, 70}, 20 * 86},
+        {{40, 70}, {70, 50}, {40, 50}, false, kIs, {1, 40, 50, 70}, 15 * 96},
+        // 8x8 (22): os 5 x 7 of 22 + 70; ws 9 x 7 of 22 + 40; is 9 x 5 of 22 + 50.
+        {{40, 70}, {70, 50}, {40, 50}, true, kOs, {1, 40, 50, 70}, 35 * 92},
+        {{40, 70}, {70, 50}, {40, 50}, true, kWs, {1, 40, 50, 70}, 63 * 62},
+        {{40, 70}, {70, 50}, {40, 50}, true, kIs, {1, 40, 50, 70}, 45 * 72},
+        // M 300, N 20, K 1000 on 16x16, with edge tiles.
+        // os 16x16x1000: M 18 tiles of 16 + one of 12 = 19 folds; N 16 + 4 = 2 folds;
+        // one K step of 1000: 19 x 2 x (46 + 1000).
+        {{300, 1000}, {1000, 20}, {300, 20}, false, kOs, {1, 16, 16, 1000}, 19 * 2 * 1046},
+        // ws 300x20x48: K 20 tiles of 48 (3 folds) + one of 40 (3) = 63 row folds; N 2 column
+        // folds; T = M = 300 in one step: 63 x 2 x (46 + 300).
+        {{300, 1000}, {1000, 20}, {300, 20}, false, kWs, {1, 300, 20, 48}, 63 * 2 * 346},
+        // is 300x20x48: 63 row folds (K) x 19 column folds (M) x (46 + 20).
+        {{300, 1000}, {1000, 20}, {300, 20}, false, kIs, {1, 300, 20, 48}, 63 * 19 * 66},
+        // M 100, N 60, K 1000 on 8x8, with edge tiles.
+        // os 8x8x504: M 13 folds, N 8 folds, K 504 + 496: 13 x 8 x (2 x 22 + 1000).
+        {{100, 1000}, {1000, 60}, {100, 60}, true, kOs, {1, 8, 8, 504}, 13 * 8 * 1044},
+        // ws 100x60x32: K 31 x 4 + 1 = 125 row folds, N 8 column folds, T = 100: x (22 + 100).
+        {{100, 1000}, {1000, 60}, {100, 60}, true, kWs, {1, 100, 60, 32}, 125 * 8 * 122},
+        // is 100x60x32: 125 row folds (K) x 13 column folds (M) x (22 + 60).
+        {{100, 1000}, {1000, 60}, {100, 60}, true, kIs, {1, 100, 60, 32}, 125 * 13 * 82},
+    };
+    for (const HintCase& hc : cases) {
+        const KpuConfig config = hc.minimal ? minimalConfig() : defaultConfig();
+        SCOPED_TRACE(fmt::format("{}x{}x{} on {} {}", hc.a[0], hc.b[1], hc.a[1], config.name,
+                                 dataflowShortName(hc.dataflow)));
+        auto r =
+            compileText(test::matmulDfg("mm", hc.a, hc.b, hc.out), config, nullptr, hc.dataflow);
+        ASSERT_TRUE(r.has_value()) << r.error().message;
+        const dfx::KernelT& k = *r->program.kernels[0];
+        EXPECT_EQ(k.dataflow, hc.dataflow);
+        EXPECT_EQ(std::vector<u32>(k.tilings[1]->tile), hc.tile);
+        EXPECT_EQ(r->program.hints->compute_cycles, hc.cycles);
+        checkProgram(*r, config);
+    }
+}
+
+// The 1024^3 f32 GEMM on the default config: output-stationary 16x16x1024 tiles, so every fold
+// streams the whole K: 64 x 64 tiles of one fold of 2*16 + 16 + 1024 - 2 = 1070 cycles.
+TEST(Lowering, Default1024CubedStreamsTheWholeK) {
+    auto r = compileText(test::matmulDfg("mm", {1024, 1024}, {1024, 1024}, {1024, 1024}),
+                         defaultConfig());
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    const dfx::KernelT& k = *r->program.kernels[0];
+    EXPECT_EQ(k.dataflow, kOs);
+    EXPECT_EQ(std::vector<u32>(k.tilings[1]->tile), (std::vector<u32>{1, 16, 16, 1024}));
+    EXPECT_EQ(r->program.hints->compute_cycles, 4096u * 1070);
+    checkProgram(*r, defaultConfig());
+}
+
+// Without a forced dataflow each GEMM kernel gets its own: in one program, a tall one ws, a
+// wide one is, a balanced one os.
+TEST(Lowering, EachKernelGetsItsOwnDataflow) {
+    test::DfgBuilder g("three");
+    const test::DfgValue x = g.input("x", {4096, 64});
+    const test::DfgValue w = g.constant("w", {64, 64});
+    const test::DfgValue tall = g.node("MATMUL", {x, w}, {"tall", {4096, 64}});
+    const test::DfgValue a = g.constant("a", {64, 64});
+    const test::DfgValue b = g.constant("b", {64, 4096});
+    const test::DfgValue wide = g.node("MATMUL", {a, b}, {"wide", {64, 4096}});
+    const test::DfgValue c = g.constant("c", {256, 256});
+    const test::DfgValue d = g.constant("d", {256, 256});
+    const test::DfgValue square = g.node("MATMUL", {c, d}, {"square", {256, 256}});
+    g.output({tall, wide, square});
+    const std::string text = g.str();
+    auto r = compileText(text, defaultConfig());
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    const dfx::ProgramT& p = r->program;
+    ASSERT_EQ(p.kernels.size(), 3u);
+    std::map<std::string, Dataflow> byName;
+    for (const auto& k : p.kernels)
+        byName[k->name.substr(0, k->name.find('#'))] = k->dataflow;
+    EXPECT_EQ(byName["tall"], kWs);
+    EXPECT_EQ(byName["wide"], kIs);
+    EXPECT_EQ(byName["square"], kOs);
+    checkProgram(*r, defaultConfig());
+
+    // --dataflow overrides every GEMM kernel.
+    for (Dataflow df : {kOs, kWs, kIs}) {
+        auto forced = compileText(text, defaultConfig(), nullptr, df);
+        ASSERT_TRUE(forced.has_value()) << forced.error().message;
+        for (const auto& k : forced->program.kernels)
+            EXPECT_EQ(k->dataflow, df) << k->name;
+        checkProgram(*forced, defaultConfig());
+    }
 }
 
 using test::expectCaught;

@@ -1,7 +1,11 @@
-// kpu-kernel-compiler's own options: --emit-dfx, --emit-graph, the default output name, --batch.
+// kpu-kernel-compiler's own options: --emit-dfx, --emit-graph, the default output name, --batch,
+// --dataflow.
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "kpu/common/file_io.h"
 #include "support/dfg_writer.h"
@@ -65,6 +69,69 @@ TEST(CompilerCli, BatchResolvesDynamicDimensions) {
     auto dump = runCommand({KPU_DISASM_EXE, dir.file("g.kpu")});
     EXPECT_NE(dump.out.find("6x8"), std::string::npos) << dump.out;
     EXPECT_EQ(runCommand({KPU_COMPILER_EXE, dir.file("g.dfg"), "--batch", "0"}).exitCode, 2);
+}
+
+// The dataflow of every kernel of an object, per kpu-disasm --json.
+std::vector<std::string> kernelDataflows(const std::string& object) {
+    auto dump = runCommand({KPU_DISASM_EXE, "--json", object});
+    EXPECT_EQ(dump.exitCode, 0) << dump.err;
+    std::vector<std::string> out;
+    const auto parsed = nlohmann::json::parse(dump.out);
+    for (const auto& kernel : parsed.at("kernels"))
+        out.push_back(kernel.at("dataflow").get<std::string>());
+    return out;
+}
+
+// --dataflow os|ws|is sets the dataflow of every GEMM kernel; auto (the default) lets each
+// kernel take its fastest: weight-stationary for this tall GEMM (M = 4096, N = K = 64).
+TEST(CompilerCli, DataflowOptionSetsEveryGemmKernel) {
+    ScratchDir dir("dataflow");
+    ASSERT_TRUE(writeTextFile(dir.file("g.dfg"), matmulDfg("g", {4096, 64}, {64, 64}, {4096, 64})));
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+        {{}, "weight-stationary"},
+        {{"--dataflow", "auto"}, "weight-stationary"},
+        {{"--dataflow", "os"}, "output-stationary"},
+        {{"--dataflow", "ws"}, "weight-stationary"},
+        {{"--dataflow", "is"}, "input-stationary"},
+    };
+    for (const auto& [flags, expected] : cases) {
+        std::vector<std::string> cmd{KPU_COMPILER_EXE, dir.file("g.dfg"), "-o", dir.file("g.kpu")};
+        cmd.insert(cmd.end(), flags.begin(), flags.end());
+        auto r = runCommand(cmd);
+        ASSERT_EQ(r.exitCode, 0) << r.err;
+        EXPECT_EQ(kernelDataflows(dir.file("g.kpu")), std::vector<std::string>{expected})
+            << (flags.empty() ? "default" : flags.back());
+    }
+
+    // Every GEMM kernel of a network follows the flag; vector kernels stay output-stationary.
+    const std::string mlp = std::string(KPU_SOURCE_DIR) + "/examples/mlp.dfg";
+    auto r = runCommand(
+        {KPU_COMPILER_EXE, mlp, "-o", dir.file("mlp.kpu"), "--dataflow", "is", "--no-fuse"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    auto dump = runCommand({KPU_DISASM_EXE, "--json", dir.file("mlp.kpu")});
+    ASSERT_EQ(dump.exitCode, 0) << dump.err;
+    int gemms = 0;
+    const auto parsed = nlohmann::json::parse(dump.out);
+    for (const auto& kernel : parsed.at("kernels")) {
+        const bool gemm = kernel.at("kind") == "matmul";
+        gemms += gemm ? 1 : 0;
+        EXPECT_EQ(kernel.at("dataflow"), gemm ? "input-stationary" : "output-stationary")
+            << kernel.at("name");
+    }
+    EXPECT_EQ(gemms, 3);
+}
+
+TEST(CompilerCli, BadDataflowIsAUsageError) {
+    ScratchDir dir("bad_dataflow");
+    ASSERT_TRUE(writeTextFile(dir.file("g.dfg"), matmulDfg("g", {4, 4}, {4, 4}, {4, 4})));
+    for (const char* bad : {"xs", "OS", "weight-stationary", ""}) {
+        auto r = runCommand(
+            {KPU_COMPILER_EXE, dir.file("g.dfg"), "-o", dir.file("g.kpu"), "--dataflow", bad});
+        EXPECT_EQ(r.exitCode, 2) << bad;
+        EXPECT_NE(r.err.find("--dataflow"), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("os,ws,is,auto"), std::string::npos) << r.err;
+        EXPECT_FALSE(std::filesystem::exists(dir.file("g.kpu")));
+    }
 }
 
 TEST(CompilerCli, AbsurdlyLargeGraphIsRefusedQuickly) {

@@ -28,12 +28,14 @@ constexpr u64 kL3Bytes = 64 << 10;
 constexpr u64 kL2Bytes = 32 << 10;
 constexpr u64 kL1Bytes = 16 << 10;
 
-// 2 DMA engines, 1 BlockMover, 1 Streamer, 1 array; one memory per level (2 external banks).
+// 2 DMA engines, 1 BlockMover, 1 Streamer, 1 array; 2 external banks, 1 KiB L3 tiles and L2
+// banks (so moves at different KiB do not share a memory port), one L1 buffer.
+constexpr u64 kBank1 = kExtBytes / 2;
 Schedule emptySchedule() {
     Schedule s;
     s.memories[0] = {2, kExtBytes / 2};
-    s.memories[1] = {1, kL3Bytes};
-    s.memories[2] = {1, kL2Bytes};
+    s.memories[1] = {kL3Bytes / 1024, 1024};
+    s.memories[2] = {kL2Bytes / 1024, 1024};
     s.memories[3] = {1, kL1Bytes};
     s.engineCounts = {2, 1, 1, 1};
     return s;
@@ -155,8 +157,8 @@ TEST(SimulatorTiming, SameEngineSerializes) {
 TEST(SimulatorTiming, DifferentEnginesOverlap) {
     Schedule s = emptySchedule();
     s.add(packedMove(EngineKind::Dma, 0, ext(0), l3(0), 16, 4, 100), {});
-    s.add(packedMove(EngineKind::Dma, 1, ext(64), l3(64), 8, 4, 50), {});
-    s.add(packedMove(EngineKind::BlockMover, 0, l3(1024), l2(0), 4, 4, 70), {});
+    s.add(packedMove(EngineKind::Dma, 1, ext(kBank1), l3(1024), 8, 4, 50), {});
+    s.add(packedMove(EngineKind::BlockMover, 0, l3(2048), l2(0), 4, 4, 70), {});
     Simulator sim = makeSim(s);
     const RunStats st = sim.run(s);
     // All three start at 0: total = max(100, 50, 70).
@@ -185,7 +187,7 @@ TEST(SimulatorTiming, DependencyDelaysAnOp) {
 TEST(SimulatorTiming, BarrierCompletesAtMaxOfDeps) {
     Schedule s = emptySchedule();
     const u32 a = s.add(packedMove(EngineKind::Dma, 0, ext(0), l3(0), 16, 4, 100), {});
-    const u32 b = s.add(packedMove(EngineKind::Dma, 1, ext(64), l3(64), 16, 4, 170), {});
+    const u32 b = s.add(packedMove(EngineKind::Dma, 1, ext(kBank1), l3(1024), 16, 4, 170), {});
     const u32 c = s.add(packedMove(EngineKind::BlockMover, 0, l3(4096), l2(0), 16, 4, 40), {});
     const std::array<u32, 3> bdeps{a, b, c};
     const u32 bar = s.add(barrier(), bdeps);
@@ -209,46 +211,50 @@ TEST(SimulatorTiming, EmptyBarrierCompletesAtZero) {
     s.add(packedMove(EngineKind::Dma, 0, ext(0), l3(0), 4, 4, 100), {});
     const u32 bar = s.add(barrier(), {});
     const std::array<u32, 1> after{bar};
-    s.add(packedMove(EngineKind::Dma, 1, ext(0), l3(64), 4, 4, 7), after);
+    s.add(packedMove(EngineKind::Dma, 1, ext(kBank1), l3(1024), 4, 4, 7), after);
     Simulator sim = makeSim(s);
     const RunStats st = sim.run(s);
     EXPECT_EQ(st.totalCycles, 100u); // dma[1] runs 0..7 alongside dma[0]
 }
 
-TEST(SimulatorTiming, EngineRunsOpsInProgramOrder) {
+// Ops are dispatched as they become ready: an op ready at 0 runs before one that waits for a
+// dependency, whatever their order in the schedule.
+TEST(SimulatorTiming, EngineServesOpsInTheOrderTheyBecomeReady) {
     Schedule s = emptySchedule();
     const u32 a = s.add(packedMove(EngineKind::Dma, 0, ext(0), l3(0), 4, 4, 200), {});
     const std::array<u32, 1> deps{a};
     // Waits for op a (200), then runs 10 cycles on the block mover: 200..210.
     s.add(packedMove(EngineKind::BlockMover, 0, l3(0), l2(0), 4, 4, 10), deps);
-    // Ready at 0, but the block mover is taken by the previous op in program order: 210..213.
-    s.add(packedMove(EngineKind::BlockMover, 0, l3(64), l2(64), 4, 4, 3), {});
+    // Later in the schedule but ready at 0: the block mover serves it first, 0..3.
+    s.add(packedMove(EngineKind::BlockMover, 0, l3(1024), l2(1024), 4, 4, 3), {});
     Simulator sim = makeSim(s);
-    const RunStats st = sim.run(s);
-    EXPECT_EQ(st.totalCycles, 213u);
+    const RunStats st = sim.run(s, {.functional = true, .recordTimeline = true});
+    EXPECT_EQ(st.totalCycles, 210u);
+    EXPECT_EQ(st.timeline[2].start, 0u);
+    EXPECT_EQ(st.timeline[1].start, 200u);
     EXPECT_EQ(st.engines[kMover0].busyCycles, 13u);
     EXPECT_EQ(st.engines[kMover0].ops, 2u);
 }
 
-// A small pipeline whose critical path is worked out by hand:
+// A small pipeline whose critical path is worked out by hand (ops run as they become ready):
 //   0 dma0  EXT->L3 A   120          0..120
 //   1 dma1  EXT->L3 B   80           0..80
+//   3 bm0   L3->L2 B    30  dep 1    80..110   (ready before op 2)
 //   2 bm0   L3->L2 A    30  dep 0    120..150
-//   3 bm0   L3->L2 B    30  dep 1    150..180 (bm0 busy until 150)
+//   5 str0  L2->L1 B    10  dep 3    110..120
 //   4 str0  L2->L1 A    10  dep 2    150..160
-//   5 str0  L2->L1 B    10  dep 3    180..190
-//   6 array             50  dep 4,5  190..240
-//   7 str0  L1->L2 C    10  dep 6    240..250
-//   8 barrier deps 7                 250
-//   9 bm0   L2->L3 C    20  dep 8    250..270
-//  10 dma1  L3->EXT C   40  dep 9    270..310
+//   6 array             50  dep 4,5  160..210
+//   7 str0  L1->L2 C    10  dep 6    210..220
+//   8 barrier deps 7                 220
+//   9 bm0   L2->L3 C    20  dep 8    220..240
+//  10 dma1  L3->EXT C   40  dep 9    240..280
 TEST(SimulatorTiming, PipelineCriticalPath) {
     Schedule s = emptySchedule();
     const u32 m = 4, n = 4, k = 8;
     const u32 aBytes = m * k * 4, bBytes = k * n * 4, cBytes = m * n * 4;
     auto dep = [](std::initializer_list<u32> l) { return std::vector<u32>(l); };
     s.add(packedMove(EngineKind::Dma, 0, ext(0), l3(0), m * k, 4, 120), {});
-    s.add(packedMove(EngineKind::Dma, 1, ext(1024), l3(1024), k * n, 4, 80), {});
+    s.add(packedMove(EngineKind::Dma, 1, ext(kBank1), l3(1024), k * n, 4, 80), {});
     s.add(packedMove(EngineKind::BlockMover, 0, l3(0), l2(0), m * k, 4, 30), dep({0}));
     s.add(packedMove(EngineKind::BlockMover, 0, l3(1024), l2(1024), k * n, 4, 30), dep({1}));
     s.add(packedMove(EngineKind::Streamer, 0, l2(0), l1(0), m * k, 4, 10), dep({2}));
@@ -267,7 +273,7 @@ TEST(SimulatorTiming, PipelineCriticalPath) {
 
     Simulator sim = makeSim(s);
     const RunStats st = sim.run(s);
-    EXPECT_EQ(st.totalCycles, 310u);
+    EXPECT_EQ(st.totalCycles, 280u);
     EXPECT_EQ(st.engines[kDma0].busyCycles, 120u);
     EXPECT_EQ(st.engines[kDma1].busyCycles, 80u + 40u);
     EXPECT_EQ(st.engines[kMover0].busyCycles, 30u + 30u + 20u);
@@ -282,6 +288,82 @@ TEST(SimulatorTiming, PipelineCriticalPath) {
                                   aBytes + bBytes + cBytes}));
     EXPECT_EQ(st.macs, u64{m} * n * k);
     EXPECT_EQ(st.arrayPasses, 1u);
+}
+
+// Two moves on different engines that read the same external bank take turns at its port: each
+// holds it for bytes / bank bandwidth (400 B at 100 B per cycle: 4 cycles), so the second
+// starts when the first is done with it, and its engine's idle time is a port wait.
+TEST(SimulatorTiming, MovesSharingAMemoryPortTakeTurns) {
+    Schedule s = emptySchedule();
+    s.add(packedMove(EngineKind::Dma, 0, ext(0), l3(0), 100, 4, 4), {});
+    s.add(packedMove(EngineKind::Dma, 1, ext(400), l3(1024), 100, 4, 4), {}); // same bank
+    Simulator sim = makeSim(s);
+    const RunStats st = sim.run(s, {.functional = true, .recordTimeline = true});
+    EXPECT_EQ(st.timeline[1].start, 4u);
+    EXPECT_EQ(st.totalCycles, 8u);
+    EXPECT_EQ(st.engines[kDma1].waitPort, 4u);
+    EXPECT_EQ(st.engines[kDma1].waitData, 0u);
+    const auto& ext = st.levels[static_cast<std::size_t>(Level::External)];
+    EXPECT_EQ(ext.portWaitCycles, 4u);
+    EXPECT_EQ(ext.portBusyCycles, 8u);
+    EXPECT_EQ(ext.bytesRead, 800u);
+    // The L3 tiles (250 B per cycle) are held 2 cycles each and are different tiles.
+    const auto& l3Stats = st.levels[static_cast<std::size_t>(Level::L3)];
+    EXPECT_EQ(l3Stats.portBusyCycles, 4u);
+    EXPECT_EQ(l3Stats.bytesWritten, 800u);
+}
+
+// The first-byte latency delays a move after it is ready but does not hold its engine: a
+// second move ready at 0 streams its data right after the first's.
+TEST(SimulatorTiming, LatencyIsPipelined) {
+    Schedule s = emptySchedule();
+    BoundOp a = packedMove(EngineKind::Dma, 0, ext(0), l3(0), 16, 4, 100);
+    BoundOp b = packedMove(EngineKind::Dma, 0, ext(64), l3(1024), 16, 4, 100);
+    a.latency = b.latency = 30;
+    s.add(a, {});
+    s.add(b, {});
+    Simulator sim = makeSim(s);
+    const RunStats st = sim.run(s, {.functional = false, .recordTimeline = true});
+    EXPECT_EQ(st.timeline[0].start, 30u); // data phase after the latency
+    EXPECT_EQ(st.timeline[1].start, 130u);
+    EXPECT_EQ(st.totalCycles, 230u);
+    EXPECT_EQ(st.engines[kDma0].busyCycles, 200u);
+    EXPECT_EQ(st.engines[kDma0].waitData, 30u); // the exposed latency of the first
+}
+
+// A move allowed on several engines takes the one free first.
+TEST(SimulatorTiming, AMoveTakesTheFirstFreeOfItsEngines) {
+    Schedule s = emptySchedule();
+    s.add(packedMove(EngineKind::Dma, 0, ext(0), l3(0), 16, 4, 100), {});
+    BoundOp either = packedMove(EngineKind::Dma, 0, ext(kBank1), l3(1024), 16, 4, 40);
+    either.engineChoices = 2; // dma[0] or dma[1]
+    s.add(either, {});
+    Simulator sim = makeSim(s);
+    const RunStats st = sim.run(s, {.functional = false, .recordTimeline = true});
+    EXPECT_EQ(st.timeline[1].engine, kDma1);
+    EXPECT_EQ(st.timeline[1].start, 0u);
+    EXPECT_EQ(st.totalCycles, 100u);
+}
+
+// Idle time before an op is attributed to the kind of its latest dependency.
+TEST(SimulatorTiming, WaitsAreAttributedToDataOrSpace) {
+    Schedule s = emptySchedule();
+    const u32 load = s.add(packedMove(EngineKind::Dma, 0, ext(0), l3(0), 16, 4, 100), {});
+    const u32 slow = s.add(packedMove(EngineKind::Dma, 1, ext(kBank1), l3(1024), 16, 4, 300), {});
+    BoundOp pass;
+    pass.type = OpType::Array;
+    pass.engine = EngineKind::Array;
+    pass.cycles = 10;
+    const std::array<u32, 1> data{load}, space{slow};
+    s.add(pass, data, space); // data ready at 100, space at 300: runs 300..310
+    s.add(pass, data);        // ready at 100: runs first, 100..110
+    Simulator sim = makeSim(s);
+    const RunStats st = sim.run(s, {.functional = false, .recordTimeline = true});
+    EXPECT_EQ(st.timeline[3].start, 100u);
+    EXPECT_EQ(st.timeline[2].start, 300u);
+    EXPECT_EQ(st.engines[kArray0].waitData, 100u);  // 0..100, before the second pass
+    EXPECT_EQ(st.engines[kArray0].waitSpace, 190u); // 110..300, before the first
+    EXPECT_EQ(st.totalCycles, 310u);
 }
 
 // ---------------------------------------------------------------------------------------------

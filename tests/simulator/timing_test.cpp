@@ -1,6 +1,7 @@
-// The first-order timing model, against values worked out by hand from timing.h's formulas:
-//   move  = latency(farther level) + ceil(bytes / (min bandwidth of both levels / clock))
-//   array = 2*R + C + k - 2
+// The timing model's durations, against values worked out by hand from timing.h's formulas:
+//   move  = latency(farther level) + ceil(bytes / (min bandwidth of both levels / clock)), the
+//           latency pipelined (MoveTiming keeps the two apart)
+//   fold  = 2*R + C + T - 2 (SCALE-Sim v2), charged to the first chunk of a fold
 #include <cstdint>
 
 #include <gtest/gtest.h>
@@ -10,6 +11,16 @@
 
 namespace kpu::sim {
 namespace {
+
+// An isolated move: from ready to finish, its latency then its data phase.
+std::uint64_t moveCycles(const KpuConfig& c, Level from, Level to, std::uint64_t bytes) {
+    const MoveTiming t = moveTiming(c, from, to, bytes);
+    return t.latency + t.cycles;
+}
+
+std::uint64_t arrayCycles(const KpuConfig& c, std::uint32_t k) {
+    return foldCycles(c, k);
+}
 
 // Default: 1 GHz; EXT 100 GB/s lat 100, L3 250/20, L2 500/10, L1 1000/2.
 TEST(Timing, DefaultExternalToL3) {
@@ -105,6 +116,32 @@ TEST(Timing, ArrayFillDrain) {
     EXPECT_EQ(arrayCycles(c, 10), 76u);
     c.clockGHz = 3.0; // array cycles do not depend on the clock
     EXPECT_EQ(arrayCycles(c, 10), 76u);
+}
+
+TEST(Timing, LatencyAndDataPhaseAreSeparate) {
+    const KpuConfig c = defaultConfig();
+    const MoveTiming t = moveTiming(c, Level::External, Level::L3, 65536);
+    EXPECT_EQ(t.latency, 100u);
+    EXPECT_EQ(t.cycles, 656u);
+}
+
+TEST(Timing, DmaBandwidthCapsOnlyExternalMoves) {
+    KpuConfig c = defaultConfig();
+    c.movement.dmaBandwidthGBps = 40; // below the bank's 100 GB/s
+    EXPECT_EQ(moveTiming(c, Level::External, Level::L3, 4000).cycles, 100u);
+    EXPECT_EQ(moveTiming(c, Level::L3, Level::External, 4000).cycles, 100u);
+    EXPECT_EQ(moveTiming(c, Level::L3, Level::L2, 4000).cycles, 16u); // 250 B/cycle, uncapped
+    c.movement.dmaBandwidthGBps = 1000; // above the bank: the bank limits
+    EXPECT_EQ(moveTiming(c, Level::External, Level::L3, 4000).cycles, 40u);
+}
+
+TEST(Timing, AFoldChargesItsFillAndDrainOnceHoweverItIsChunked) {
+    const KpuConfig c = defaultConfig(); // 16x16: 46 + T per fold
+    EXPECT_EQ(arrayPassCycles(c, 1024, true), 1070u);
+    EXPECT_EQ(arrayPassCycles(c, 512, true) + arrayPassCycles(c, 512, false), 1070u);
+    EXPECT_EQ(arrayPassCycles(c, 300, true) + arrayPassCycles(c, 300, false) +
+                  arrayPassCycles(c, 424, false),
+              1070u);
 }
 
 } // namespace

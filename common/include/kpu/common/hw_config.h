@@ -1,6 +1,7 @@
-// The typed hardware configuration of one KPU, read from JSON (a superset of the upstream
-// simulator's `configs/kpu/*.json` layout) or taken from the embedded default.
-// All sizes are bytes, bandwidths GB/s (1e9 bytes per second), latencies clock cycles.
+// The typed hardware configuration of one KPU, read from JSON or YAML in either of the upstream
+// simulator's layouts (`configs/kpu/*` with our optional extension keys, or the system layout
+// `configs/examples/*.json` with the KPU inside `accelerators[]`), or taken from the embedded
+// default. All sizes are bytes, bandwidths GB/s (1e9 bytes per second), latencies clock cycles.
 // docs/config.md lists every key, its unit and its default. Every key a file omits keeps the
 // value below (the embedded default); unknown keys are errors.
 #pragma once
@@ -49,6 +50,8 @@ struct DataMovementConfig {
     std::uint32_t dmaEngineCount = 2;  // external memory <-> L3
     std::uint32_t blockMoverCount = 4; // L3 <-> L2
     std::uint32_t streamerCount = 8;   // L2 <-> L1
+    // Per DMA engine; 0 means no limit of its own (the memories' bandwidth limits a transfer).
+    double dmaBandwidthGBps = 0.0;
     bool operator==(const DataMovementConfig&) const = default;
 };
 
@@ -81,19 +84,25 @@ struct KpuConfig {
 // 4 BlockMovers, 8 Streamers; L3 250, L2 500, L1 1000 GB/s.
 KpuConfig defaultConfig();
 
-// Parses a JSON configuration (and validates it). `sourceName` becomes KpuConfig::source and
-// starts every error message, which names the key path:
+// Parses a JSON configuration in either layout (and validates it). `sourceName` becomes
+// KpuConfig::source and starts every error message, which names the key path:
 //   "kpu.json: error: on_chip_memory.l2.bank_count: expected a positive integer, got -3"
 //   "kpu.json: error: on_chip_memory.l2.bank_cout: unknown key, did you mean 'bank_count'?"
 //   "kpu.json:3:17: error: syntax error while parsing ..." (JSON syntax errors)
 Expected<KpuConfig> parseConfigJson(std::string_view text, std::string_view sourceName);
 
-// Reads and parses a configuration file; KpuConfig::source is the path.
+// Parses a YAML configuration: the YAML tree is converted to the JSON value parseConfigJson
+// reads, so the key rules and messages are the same; YAML syntax errors give line:column.
+Expected<KpuConfig> parseConfigYaml(std::string_view text, std::string_view sourceName);
+
+// Reads and parses a configuration file: YAML when the extension is .yaml or .yml, JSON
+// otherwise. KpuConfig::source is the path.
 Expected<KpuConfig> loadConfigFile(const std::string& path);
 
-// Checks every field (non-zero counts, capacities, bandwidths, clock; capacities at most
-// kMaxUnitCapacity per bank/tile/buffer and kMaxLevelCapacity per level; array rows and cols at
-// most kMaxArrayDim). Errors read "<config.source>: error: <key path>: <what>".
+// Checks every field (non-zero counts, capacities, bandwidths, clock; a DMA bandwidth that is
+// finite and not negative; capacities at most kMaxUnitCapacity per bank/tile/buffer and
+// kMaxLevelCapacity per level; array rows and cols at most kMaxArrayDim). Errors read
+// "<config.source>: error: <key path>: <what>".
 Expected<void> validateConfig(const KpuConfig& config);
 
 inline constexpr std::uint64_t kMaxUnitCapacity = 1ull << 40;  // 1 TiB per bank, tile or buffer

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@ struct CompileOptions {
     KpuConfig target = defaultConfig();
     std::int64_t batch = 1; // value of dynamic '?' dimensions
     bool fuse = true;       // fuse bias adds and activations into GEMM kernels
+    // The dataflow of every GEMM kernel; nullopt: chosen per kernel (docs/dataflows.md).
+    std::optional<dfx::Dataflow> dataflow{};
 };
 
 struct CompileResult {

@@ -1,6 +1,7 @@
 // Lowering: graph IR -> DFX program (the in-memory object, dfx::ProgramT).
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "kpu/common/error.h"
@@ -14,6 +15,8 @@ struct LowerOptions {
     KpuConfig target = defaultConfig(); // the configuration tiles are chosen for
     std::string sourceFile;             // for messages and the object's header
     bool fuse = true;                   // GEMM kernels absorb a following bias add and activation
+    // The dataflow of every GEMM kernel; nullopt: each kernel's own best (tile_optimizer.h).
+    std::optional<dfx::Dataflow> dataflow{};
 };
 
 // Compute op flag bits (dfx::Op::flags).

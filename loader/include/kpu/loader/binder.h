@@ -12,6 +12,7 @@
 // docs/architecture.md describes the policy; docs/timing-model.md the durations.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string_view>
 
@@ -24,10 +25,18 @@ namespace kpu::loader {
 
 // `program` must have passed verifyObject. Errors name the object and what does not fit:
 // "m.kpu: error: tensor 'W' needs 2.0 GiB of external memory; the config has 1.0 GiB free".
-// The depth of one array pass when a Compute op of depth `depth` is expanded: the largest k for
-// which an A strip (rows x k) and a B strip (k x cols) each fit one L1 buffer.
-std::uint32_t l1DepthChunk(const KpuConfig& config, std::uint32_t aElementBytes,
-                           std::uint32_t bElementBytes, std::uint32_t depth);
+// Which MatMul dimensions (0 = M, 1 = N, 2 = K) a dataflow maps onto the array's rows, its
+// columns and the stream: output-stationary {M, N, K}, weight-stationary {K, N, M},
+// input-stationary {K, M, N}.
+std::array<int, 3> dataflowDims(sim::Dataflow dataflow);
+
+// The stream length of one array pass when a fold of stream extent `extent` is expanded: the
+// largest chunk whose streamed L1 blocks each fit one L1 buffer (output-stationary: the A strip
+// rows x k and the B strip k x cols; weight-stationary: the A strip m x rows and the output
+// block m x cols; input-stationary: the B strip rows x n and the output block cols x n).
+std::uint32_t l1StreamChunk(const KpuConfig& config, sim::Dataflow dataflow,
+                            std::uint32_t aElementBytes, std::uint32_t bElementBytes,
+                            std::uint32_t outElementBytes, std::uint32_t extent);
 
 Expected<sim::Schedule> bindProgram(const dfx::Program& program, const KpuConfig& config,
                                     std::string_view sourceName);

@@ -3,9 +3,11 @@
 // together; tests call them directly.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #include "kpu/loader/reference_executor.h"
 #include "kpu/schema/object.h"
 #include "kpu/simulator/schedule.h"
+#include "kpu/simulator/simulator.h"
 #include "kpu/simulator/stats.h"
 
 namespace kpu::loader {
@@ -44,8 +47,11 @@ struct SimulationResult {
     std::vector<HostTensor> tensors; // every tensor read back from simulated external memory
 };
 
+// Runs the schedule functionally. `options.recordTimeline` keeps each bound op's start, finish
+// and engine in the stats (24 bytes per op), which --profile and --trace need.
 Expected<SimulationResult> simulate(const dfx::Program& program, const sim::Schedule& schedule,
-                                    const KpuConfig& config, const std::vector<HostTensor>& inputs);
+                                    const KpuConfig& config, const std::vector<HostTensor>& inputs,
+                                    const sim::RunOptions& options = {});
 
 // Checks every output of the program against the reference executor, which computes the
 // object's graph section (the source graph's operations, unfused and untiled) from the same
@@ -63,14 +69,56 @@ Expected<void> checkOutputNames(const dfx::Program& program,
 Expected<void> writeOutputs(const dfx::Program& program, const SimulationResult& result,
                             const std::map<std::string, std::string>& files);
 
-// Reports.
+// The kernel each DFX op belongs to (kernels own ops[first_op, first_op + op_count)), or
+// kNoKernel for ops outside every kernel (Reserve ops).
+inline constexpr std::uint32_t kNoKernel = UINT32_MAX;
+std::vector<std::uint32_t> kernelOfOps(const dfx::Program& program);
+
+// One row of the per-kernel profile (--profile): the bound ops expanded from the kernel's DFX
+// ops, or, for the "(other)" row, from DFX ops outside every kernel.
+struct KernelProfile {
+    std::string name;     // kernel name, or "(other)"
+    std::string kind;     // "matmul", "relu", ...; "-" for "(other)"
+    std::string dataflow; // "os", "ws" or "is" for a GEMM kernel, else "-"
+    std::uint64_t boundOps = 0;
+    bool ran = false;                             // some op ran on an engine (else no span)
+    std::uint64_t firstStart = 0, lastFinish = 0; // over the ops that ran on an engine
+    std::uint64_t arrayBusyCycles = 0;            // GEMM and vector passes
+    std::uint64_t macs = 0;
+    std::uint64_t folds = 0;
+    std::array<std::uint64_t, 3> bytesBetweenLevels{}; // EXT<->L3, L3<->L2, L2<->L1
+
+    std::uint64_t spanCycles() const { return lastFinish - firstStart; }
+    // Array busy cycles / (span x arrays): how well the kernel kept the arrays busy while it ran.
+    double arrayUtilization(std::uint32_t arrays) const;
+};
+
+// One row per kernel of the program in kernel order, then "(other)" when some bound op comes
+// from a DFX op outside every kernel. The spans need `stats.timeline`
+// (RunOptions::recordTimeline); without it every row has `ran` false.
+std::vector<KernelProfile> profileKernels(const dfx::Program& program,
+                                          const sim::Schedule& schedule,
+                                          const sim::RunStats& stats);
+
+// Reports (docs/cli.md; docs/report-schema.md for the JSON).
+struct ReportOptions {
+    bool profile = false; // append the per-kernel profile (needs the run's timeline)
+};
+
 std::string formatSchedule(const dfx::Program& program, const sim::Schedule& schedule,
                            const KpuConfig& config);
 std::string formatReport(const LoadedObject& object, const KpuConfig& config,
                          const sim::Schedule& schedule, const SimulationResult& result,
-                         const std::vector<Comparison>& comparisons);
+                         const std::vector<Comparison>& comparisons,
+                         const ReportOptions& options = {});
 std::string reportJson(const LoadedObject& object, const KpuConfig& config,
                        const sim::Schedule& schedule, const SimulationResult& result,
-                       const std::vector<Comparison>& comparisons);
+                       const std::vector<Comparison>& comparisons,
+                       const ReportOptions& options = {});
+
+// The report's JSON schema identity (docs/report-schema.md): minor versions only add fields;
+// removing a field or changing its meaning bumps the major version.
+inline constexpr std::string_view kReportSchema = "kpu-report";
+inline constexpr std::string_view kReportSchemaVersion = "1.0";
 
 } // namespace kpu::loader

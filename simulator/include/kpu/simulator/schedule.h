@@ -20,6 +20,14 @@ inline constexpr int kLevelCount = 4;
 enum class EngineKind : std::uint8_t { Dma = 0, BlockMover = 1, Streamer = 2, Array = 3 };
 inline constexpr int kEngineKindCount = 4;
 
+// How a GEMM is mapped onto the R x C array (docs/timing-model.md): which operand stays in the
+// processing elements during a fold, and which dimension streams through.
+//   output-stationary: rows = M, cols = N, stream = K
+//   weight-stationary: rows = K, cols = N, stream = M
+//   input-stationary:  rows = K, cols = M, stream = N
+enum class Dataflow : std::uint8_t { Output = 0, Weight = 1, Input = 2 };
+const char* dataflowName(Dataflow d); // "os", "ws", "is"
+
 const char* levelName(Level level);       // "EXT", "L3", "L2", "L1"
 const char* engineKindName(EngineKind k); // "dma", "block_mover", "streamer", "array"
 
@@ -48,6 +56,10 @@ struct MoveOp {
 // m x n result before it is stored: out[i][j] = act(result[i][j] + bias[j]).
 struct ArrayOp {
     std::uint32_t m = 0, n = 0, k = 0;
+    // Timing only: the pass is one chunk of a fold of `dataflow`; the first chunk of a fold pays
+    // the fill and drain (2R + C - 2 cycles), later chunks only their stream length.
+    Dataflow dataflow = Dataflow::Output;
+    bool foldStart = true;
     Address a, b, init, out;
     DType aType = DType::F32, bType = DType::F32, initType = DType::F32, outType = DType::F32;
     bool hasInit = false;
@@ -85,13 +97,29 @@ enum class OpType : std::uint8_t { Move, Array, Barrier, Vector };
 struct BoundOp {
     OpType type = OpType::Barrier;
     EngineKind engine = EngineKind::Array;
+    // The engines that may perform the op: engineIndex + j * engineStride for j < engineChoices
+    // (e.g. the DMA engines serving one external bank). The simulator takes the one free first.
     std::uint32_t engineIndex = 0;
+    std::uint32_t engineStride = 1;
+    std::uint32_t engineChoices = 1;
     std::uint32_t sourceOp = 0; // index of the DFX op this was bound or expanded from
     std::uint64_t bytes = 0;    // bytes moved (Move) or 0
-    std::uint64_t cycles = 0;   // duration, from the timing model (filled in by the binder)
-    MoveOp move;                // valid when type == Move
-    ArrayOp array;              // valid when type == Array
-    std::uint32_t vector = 0;   // type == Vector: index into Schedule::vectorOps
+    // Duration on the engine, from the timing model (filled in by the binder): for a move the
+    // data phase, ceil(bytes / bytes-per-cycle); for a pass its array cycles.
+    std::uint64_t cycles = 0;
+    // Move: first-byte latency of the farther level. Pipelined: it delays the data phase after
+    // the op is ready but does not occupy the engine (the engine may stream another move's data).
+    std::uint32_t latency = 0;
+    // The last `spaceDeps` of the op's dependencies wait for space (the last reader of reused
+    // memory, or the prefetch window), the others for data; the report's stall breakdown uses it.
+    std::uint32_t spaceDeps = 0;
+    // A load into L3 or L2 of a DFX Load/Prefetch: its double-buffer slot (0 .. slots-1) and the
+    // prefetch distance (how many tile steps ahead of the compute it may run). slots == 0: none.
+    std::uint8_t slot = 0, slots = 0, prefetchDistance = 0;
+
+    MoveOp move;              // valid when type == Move
+    ArrayOp array;            // valid when type == Array
+    std::uint32_t vector = 0; // type == Vector: index into Schedule::vectorOps
 };
 
 // Where a tensor lives in external memory (row-major, dense, level-global offset).
@@ -115,10 +143,19 @@ struct Schedule {
     std::vector<std::uint32_t> deps;
     std::vector<TensorPlacement> tensors; // indexed like the object's tensors
     std::vector<VectorOp> vectorOps;      // payloads of the Vector ops
+    // Loads the binder left out because the tile was still resident at that level (per level:
+    // tiles and bytes not moved), and the compulsory external traffic: every byte of the graph's
+    // inputs and constants read once and of its outputs written once.
+    std::array<std::uint64_t, kLevelCount> reusedTiles{}, reusedBytes{};
+    std::uint64_t compulsoryExternalBytes = 0;
 
-    std::uint32_t add(const BoundOp& op, std::span<const std::uint32_t> opDeps) {
+    // `spaceDeps` are appended after `opDeps` and recorded in BoundOp::spaceDeps.
+    std::uint32_t add(const BoundOp& op, std::span<const std::uint32_t> opDeps,
+                      std::span<const std::uint32_t> spaceDeps = {}) {
         ops.push_back(op);
+        ops.back().spaceDeps = static_cast<std::uint32_t>(spaceDeps.size());
         deps.insert(deps.end(), opDeps.begin(), opDeps.end());
+        deps.insert(deps.end(), spaceDeps.begin(), spaceDeps.end());
         depOffsets.push_back(static_cast<std::uint32_t>(deps.size()));
         return static_cast<std::uint32_t>(ops.size() - 1);
     }

@@ -35,7 +35,8 @@ private:
 };
 
 struct RunOptions {
-    bool functional = true; // false: timing only, no data is copied or computed
+    bool functional = true;      // false: timing only, no data is copied or computed
+    bool recordTimeline = false; // fill RunStats::timeline (for traces and per-kernel profiles)
 };
 
 class Simulator {
@@ -47,8 +48,10 @@ public:
     Expected<void> writeExternal(std::uint64_t offset, std::span<const std::uint8_t> bytes);
     Expected<void> readExternal(std::uint64_t offset, std::span<std::uint8_t> bytes) const;
 
-    // Executes the schedule: every op starts when its dependencies have finished and its
-    // engine is free (in program order per engine); returns the statistics.
+    // Executes the schedule (docs/timing-model.md, "Scheduling"): ops are dispatched in the
+    // order they become ready; each starts when one of its engines is free and, for a move,
+    // the memory ports it needs are free; returns the statistics. The arithmetic and copies
+    // run afterwards in schedule order (unless RunOptions::functional is false).
     RunStats run(const Schedule& schedule, const RunOptions& options = {});
 
 private:
@@ -59,6 +62,8 @@ public:
     Simulator& operator=(Simulator&&) = default;
 
 private:
+    // The timing of a run (docs/timing-model.md, "Scheduling"), without touching memory.
+    RunStats simulateTiming(const Schedule& schedule, bool recordTimeline) const;
     std::uint8_t* at(const Address& a);
     void executeMove(const MoveOp& op);
     void executeArray(const ArrayOp& op);
