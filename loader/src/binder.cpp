@@ -147,9 +147,6 @@ private:
         const std::uint64_t bankCapacity = config_.external.bankCapacity;
         const std::uint32_t banks = config_.external.bankCount;
         std::vector<std::uint64_t> used(banks, 0); // bytes taken from the start of each bank
-        auto alignUp = [](std::uint64_t v) {
-            return (v + kAlignment - 1) / kAlignment * kAlignment;
-        };
         for (const dfx::Tensor* t : *p_.tensors()) {
             TensorInfo info;
             info.name = t->name()->str();
@@ -219,8 +216,7 @@ private:
                                                    std::uint64_t bytes) const {
         const std::uint64_t bankCapacity = config_.external.bankCapacity;
         for (std::uint32_t b = 0; b < used.size(); ++b) {
-            const std::uint64_t start = std::uint64_t{b} * bankCapacity +
-                                        (used[b] + kAlignment - 1) / kAlignment * kAlignment;
+            const std::uint64_t start = std::uint64_t{b} * bankCapacity + alignUp(used[b]);
             const std::uint64_t end = start + bytes; // cannot overflow: tensors are < 2^48 bytes
             const std::uint64_t total = bankCapacity * used.size();
             if (end > total)
@@ -897,8 +893,8 @@ private:
                     const bool holdsB = dataflow == sim::Dataflow::Weight;
                     std::uint64_t a = 0, b = 0;
                     for (bool isA : {true, false}) {
-                        const bool held_ = isA ? holdsA : holdsB;
-                        if (held_ && held) {
+                        const bool holds = isA ? holdsA : holdsB;
+                        if (holds && held) {
                             (isA ? a : b) = *held;
                             passDeps.push_back(*heldMove);
                             continue;
@@ -907,7 +903,7 @@ private:
                         if (!block)
                             return std::unexpected(block.error());
                         (isA ? a : b) = *block;
-                        if (held_) {
+                        if (holds) {
                             held = *block;
                             heldMove = passDeps.back();
                         } else {
