@@ -26,21 +26,44 @@ std::optional<std::uint64_t> NextFitAllocator::findGap(std::uint64_t from, std::
 }
 
 std::optional<std::uint64_t> NextFitAllocator::placeInOneMemory(std::uint64_t size) {
+    // The memory holding the fewest live bytes (round-robin order on a tie), so the tiles in use
+    // together sit in different banks.
     const std::size_t memories = cursors_.size();
+    std::optional<std::uint64_t> best;
+    std::size_t bestMemory = 0;
     for (std::size_t j = 0; j < memories; ++j) {
         const std::size_t m = (nextMemory_ + j) % memories;
+        if (best && liveIn_[m] >= liveIn_[bestMemory])
+            continue;
         const std::uint64_t begin = m * memorySize_, end = begin + memorySize_;
         auto pos = findGap(cursors_[m], end, size);
         if (!pos)
             pos = findGap(begin, end, size);
         if (!pos)
             continue;
-        const std::uint64_t blockEnd = *pos + std::max<std::uint64_t>(size, 1);
-        cursors_[m] = blockEnd >= end ? begin : blockEnd;
-        nextMemory_ = (m + 1) % memories;
-        return pos;
+        best = pos;
+        bestMemory = m;
+        if (liveIn_[m] == 0)
+            break;
     }
-    return std::nullopt;
+    if (!best)
+        return std::nullopt;
+    const std::uint64_t begin = bestMemory * memorySize_, end = begin + memorySize_;
+    const std::uint64_t blockEnd = *best + std::max<std::uint64_t>(size, 1);
+    cursors_[bestMemory] = blockEnd >= end ? begin : blockEnd;
+    nextMemory_ = (bestMemory + 1) % memories;
+    return best;
+}
+
+void NextFitAllocator::countLive(std::uint64_t begin, std::uint64_t end, bool add) {
+    for (std::uint64_t m = begin / memorySize_; m < liveIn_.size() && m * memorySize_ < end; ++m) {
+        const std::uint64_t lo = std::max(begin, m * memorySize_);
+        const std::uint64_t hi = std::min(end, (m + 1) * memorySize_);
+        if (add)
+            liveIn_[m] += hi - lo;
+        else
+            liveIn_[m] -= hi - lo;
+    }
 }
 
 std::optional<std::uint64_t> NextFitAllocator::placeAnywhere(std::uint64_t size) {
@@ -90,6 +113,7 @@ NextFitAllocator::allocate(std::uint64_t size, std::vector<std::uint32_t>& warDe
     const std::uint64_t id = nextId_++;
     live_.emplace(*pos, Live{end, id});
     liveBytes_ += end - *pos;
+    countLive(*pos, end, true);
     return Block{*pos, id};
 }
 
@@ -98,6 +122,7 @@ void NextFitAllocator::release(std::uint64_t offset, std::uint32_t lastReader) {
     if (it == live_.end())
         return;
     liveBytes_ -= it->second.end - it->first;
+    countLive(it->first, it->second.end, false);
     retired_[it->first] = Retired{it->second.end, lastReader, it->second.id};
     live_.erase(it);
 }
@@ -110,6 +135,7 @@ std::optional<std::uint32_t> NextFitAllocator::revive(const Block& block) {
     retired_.erase(it);
     live_.emplace(block.offset, Live{r.end, r.id});
     liveBytes_ += r.end - block.offset;
+    countLive(block.offset, r.end, true);
     return r.lastReader;
 }
 

@@ -2,15 +2,15 @@
 // laid end to end, with write-after-read tracking: space freed by a tile remembers the op that
 // read it last, and whoever reuses that space must wait for it.
 //
-// Allocations go round-robin over the memories, so consecutive tiles sit in different banks
-// and the engines and ports of all of them work in parallel; within a memory, allocation is
-// next-fit from that memory's own cursor. Next-fit (rather than first-fit) spreads reuse as
-// far apart as capacity allows, which is what turns free space into double buffering; it also
-// makes the replacement policy FIFO per memory: a freed block keeps its contents until its
-// memory's cursor comes round to it, so the block freed longest ago is overwritten first, and a
-// freed block that is still intact can be revived by whoever needs the same data again. A block
-// larger than one memory (or that fits no single memory's free space) is placed next-fit in the
-// whole space, straddling memories.
+// A block goes to the memory holding the fewest live bytes (round-robin on a tie), so the
+// tiles in use together sit in different banks and the engines and ports of all of them work
+// in parallel; within a memory, allocation is next-fit from that memory's own cursor. Next-fit
+// (rather than first-fit) spreads reuse as far apart as capacity allows, which is what turns free
+// space into double buffering; it also makes the replacement policy FIFO per memory: a freed block
+// keeps its contents until its memory's cursor comes round to it, so the block freed longest ago is
+// overwritten first, and a freed block that is still intact can be revived by whoever needs the
+// same data again. A block larger than one memory (or that fits no single memory's free space) is
+// placed next-fit in the whole space, straddling memories.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +25,7 @@ public:
     NextFitAllocator(std::uint64_t capacity, std::uint64_t alignment, std::uint64_t memorySize)
         : capacity_(capacity), alignment_(alignment),
           memorySize_(memorySize == 0 ? capacity : memorySize),
-          cursors_(memorySize == 0 ? 1 : capacity / memorySize) {
+          cursors_(memorySize == 0 ? 1 : capacity / memorySize), liveIn_(cursors_.size(), 0) {
         for (std::size_t m = 0; m < cursors_.size(); ++m)
             cursors_[m] = m * memorySize_;
     }
@@ -66,6 +66,7 @@ private:
     std::optional<std::uint64_t> findGap(std::uint64_t from, std::uint64_t end,
                                          std::uint64_t size) const;
     std::optional<std::uint64_t> placeInOneMemory(std::uint64_t size);
+    void countLive(std::uint64_t begin, std::uint64_t end, bool add);
     std::optional<std::uint64_t> placeAnywhere(std::uint64_t size);
     void claim(std::uint64_t begin, std::uint64_t end, std::vector<std::uint32_t>& warDeps);
 
@@ -73,6 +74,7 @@ private:
     std::uint64_t alignment_;
     std::uint64_t memorySize_;
     std::vector<std::uint64_t> cursors_; // per memory
+    std::vector<std::uint64_t> liveIn_;  // per memory: bytes of live blocks
     std::size_t nextMemory_ = 0;         // round-robin start
     std::uint64_t cursor_ = 0;           // for blocks placed across memories
     std::uint64_t liveBytes_ = 0;
