@@ -21,6 +21,12 @@ constexpr std::uint64_t kAlignment = 64;
 // A bound op takes 240 bytes; 20 M of them (a 4096^3 matmul needs 10.5 M) is 4.8 GB of host memory.
 constexpr std::size_t kMaxBoundOps = 20'000'000;
 
+// The object's dataflow values are the simulator's.
+static_assert(
+    static_cast<int>(dfx::Dataflow::OutputStationary) == static_cast<int>(sim::Dataflow::Output) &&
+    static_cast<int>(dfx::Dataflow::WeightStationary) == static_cast<int>(sim::Dataflow::Weight) &&
+    static_cast<int>(dfx::Dataflow::InputStationary) == static_cast<int>(sim::Dataflow::Input));
+
 Level toLevel(MemoryLevel level) {
     return static_cast<Level>(level);
 }
