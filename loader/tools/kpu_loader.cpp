@@ -28,7 +28,7 @@ struct Options {
     std::string objectPath, configPath, tracePath;
     std::vector<std::string> inputSpecs, outputSpecs;
     std::uint64_t seed = 1;
-    bool verify = true, dryRun = false, json = false, profile = false;
+    bool verify = true, dryRun = false, json = false, profile = false, timingOnly = false;
 };
 
 int run(const Options& o) {
@@ -58,11 +58,15 @@ int run(const Options& o) {
     }
     if (auto r = kpu::loader::checkOutputNames(*object->program, *outputFiles); !r)
         return report(r.error());
-    auto inputs = kpu::loader::prepareInputs(*object->program, *inputFiles, o.seed);
+    // A timing-only run needs no values: its cycles do not depend on them.
+    auto inputs = o.timingOnly ? kpu::Expected<std::vector<kpu::loader::HostTensor>>(
+                                     std::vector<kpu::loader::HostTensor>{})
+                               : kpu::loader::prepareInputs(*object->program, *inputFiles, o.seed);
     if (!inputs)
         return report(inputs.error());
     // The per-op timeline costs 24 bytes per bound op: recorded only when something reads it.
-    const kpu::sim::RunOptions runOptions{.recordTimeline = o.profile || !o.tracePath.empty()};
+    const kpu::sim::RunOptions runOptions{.functional = !o.timingOnly,
+                                          .recordTimeline = o.profile || !o.tracePath.empty()};
     auto result = kpu::loader::simulate(*object->program, *schedule, *config, *inputs, runOptions);
     if (!result)
         return report(result.error());
@@ -75,7 +79,7 @@ int run(const Options& o) {
             return report(r.error());
     }
     std::vector<kpu::loader::Comparison> comparisons;
-    if (o.verify) {
+    if (o.verify && !o.timingOnly) {
         auto checked = kpu::loader::verifyOutputs(*object->program, *inputs, *result, o.objectPath);
         if (!checked)
             return report(checked.error());
@@ -125,8 +129,15 @@ int main(int argc, char** argv) {
     app.add_option("--trace", o.tracePath,
                    "write the run's timeline as a Chrome Trace Event file (Perfetto, "
                    "chrome://tracing)");
+    auto* timingOnlyFlag = app.add_flag(
+        "--timing-only", o.timingOnly,
+        "simulate the timing only: no arithmetic, no data copies, no verification; the same "
+        "cycles and report as a full run");
     for (const char* option : {"--input", "--output", "--seed", "--json", "--profile", "--trace"})
         app.get_option(option)->excludes(dryRunFlag);
+    for (const char* option : {"--input", "--output", "--seed"})
+        app.get_option(option)->excludes(timingOnlyFlag);
+    timingOnlyFlag->excludes(dryRunFlag);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -47,8 +47,10 @@ struct SimulationResult {
     std::vector<HostTensor> tensors; // every tensor read back from simulated external memory
 };
 
-// Runs the schedule functionally. `options.recordTimeline` keeps each bound op's start, finish
-// and engine in the stats (24 bytes per op), which --profile and --trace need.
+// Runs the schedule: functionally, unless `options.functional` is false (then no values are
+// written, computed or read back, `tensors` stays empty, and the statistics are the same).
+// `options.recordTimeline` keeps each bound op's start, finish and engine in the stats
+// (24 bytes per op), which --profile and --trace need.
 Expected<SimulationResult> simulate(const dfx::Program& program, const sim::Schedule& schedule,
                                     const KpuConfig& config, const std::vector<HostTensor>& inputs,
                                     const sim::RunOptions& options = {});
