@@ -39,6 +39,25 @@ std::uint64_t levelBytes(const sim::Schedule& s, sim::Level level) {
     return std::uint64_t{g.count} * g.capacity;
 }
 
+// Simulates `p` bound to the default KPU and checks every output against the reference.
+sim::RunStats runVerified(const dfx::Program& p, const sim::Schedule& schedule) {
+    auto inputs = prepareInputs(p, {}, 1);
+    EXPECT_TRUE(inputs);
+    if (!inputs)
+        return {};
+    auto result = simulate(p, schedule, defaultConfig(), *inputs);
+    EXPECT_TRUE(result);
+    if (!result)
+        return {};
+    const auto checks = verifyOutputs(p, *inputs, *result, "g.kpu");
+    EXPECT_TRUE(checks) << checks.error().message;
+    if (checks) {
+        for (const Comparison& c : *checks)
+            EXPECT_FALSE(c.firstMismatch) << c.tensor;
+    }
+    return result->stats;
+}
+
 TEST(Binder, EveryMoveStaysInsideItsLevelsAndUsesTheRightEngineKind) {
     const Compiled c = compileMatmul({200, 300}, {300, 170}, {200, 170});
     auto schedule = bindProgram(*c.program, defaultConfig(), "g.kpu");
@@ -242,16 +261,9 @@ TEST(Binder, IntermediatesThatFitStayOnChipAndReuseSpaceByLiveness) {
     EXPECT_FALSE(isReserved(p, "y")); // graph outputs live in external memory
     auto schedule = bindProgram(p, defaultConfig(), "g.kpu");
     ASSERT_TRUE(schedule) << schedule.error().message;
-    auto inputs = prepareInputs(p, {}, 1);
-    ASSERT_TRUE(inputs);
-    auto result = simulate(p, *schedule, defaultConfig(), *inputs);
-    ASSERT_TRUE(result);
-    const auto checks = verifyOutputs(p, *inputs, *result, "g.kpu");
-    ASSERT_TRUE(checks) << checks.error().message;
-    for (const Comparison& c : *checks)
-        EXPECT_FALSE(c.firstMismatch) << c.tensor;
+    const sim::RunStats stats = runVerified(p, *schedule);
     // Only x and y cross the chip boundary: 2 x 64 KiB.
-    EXPECT_EQ(result->stats.bytesBetweenLevels[0], 2u * 64 * 256 * 4);
+    EXPECT_EQ(stats.bytesBetweenLevels[0], 2u * 64 * 256 * 4);
     // A tensor and the next one (both live while the RELU between them runs) never overlap;
     // some later tensor takes the space of an earlier, dead one.
     const auto ranges = onChipRanges(p, *schedule);
@@ -280,16 +292,9 @@ TEST(Binder, IntermediatesThatDoNotFitSpillToExternalMemory) {
         EXPECT_FALSE(isReserved(p, t)) << t;
     auto schedule = bindProgram(p, defaultConfig(), "g.kpu");
     ASSERT_TRUE(schedule) << schedule.error().message;
-    auto inputs = prepareInputs(p, {}, 1);
-    ASSERT_TRUE(inputs);
-    auto result = simulate(p, *schedule, defaultConfig(), *inputs);
-    ASSERT_TRUE(result);
-    const auto checks = verifyOutputs(p, *inputs, *result, "g.kpu");
-    ASSERT_TRUE(checks) << checks.error().message;
-    for (const Comparison& c : *checks)
-        EXPECT_FALSE(c.firstMismatch) << c.tensor;
+    const sim::RunStats stats = runVerified(p, *schedule);
     // Every tensor is written once and read once through external memory: 2 x 5 x 512 KiB.
-    EXPECT_EQ(result->stats.bytesBetweenLevels[0], 2u * 5 * 512 * 256 * 4);
+    EXPECT_EQ(stats.bytesBetweenLevels[0], 2u * 5 * 512 * 256 * 4);
 }
 
 } // namespace
