@@ -1,5 +1,6 @@
 #include "kpu/common/float_convert.h"
 
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -108,12 +109,19 @@ void store(void* dst, std::size_t i, T v) {
 }
 
 #if KPU_HAVE_F16C_PATH
+// The vector paths: each converts the leading elements in whole vectors and returns how many
+// it did (the caller converts the rest with the scalar functions). Every path gives the bits
+// of the scalar conversion it replaces; the tests compare them on all special values.
 bool cpuHasF16c() {
     static const bool has = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
     return has;
 }
 
-// Returns how many leading elements were converted (a multiple of 8); the caller does the rest.
+bool cpuHasAvx2() {
+    static const bool has = __builtin_cpu_supports("avx2");
+    return has;
+}
+
 __attribute__((target("avx,f16c"))) std::size_t f16ToF32F16c(const void* src, float* dst,
                                                              std::size_t count) {
     std::size_t i = 0;
@@ -135,7 +143,117 @@ __attribute__((target("avx,f16c"))) std::size_t f32ToF16F16c(const float* src, v
     }
     return i;
 }
+
+__attribute__((target("avx2"))) std::size_t i8ToF32Avx2(const void* src, float* dst,
+                                                        std::size_t count) {
+    std::size_t i = 0;
+    const auto* s = static_cast<const unsigned char*>(src);
+    for (; i + 8 <= count; i += 8) {
+        const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(s + i));
+        _mm256_storeu_ps(dst + i, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)));
+    }
+    return i;
+}
+
+// Exact for |v| < 2^24; larger values round like static_cast (cvtdq2ps, round to nearest even
+// in the default floating-point environment).
+__attribute__((target("avx2"))) std::size_t i32ToF32Avx2(const void* src, float* dst,
+                                                         std::size_t count) {
+    std::size_t i = 0;
+    const auto* s = static_cast<const unsigned char*>(src);
+    for (; i + 8 <= count; i += 8) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i * 4));
+        _mm256_storeu_ps(dst + i, _mm256_cvtepi32_ps(v));
+    }
+    return i;
+}
+
+// Round to nearest even (whatever the MXCSR mode), then as toSaturatedInt: NaN lanes 0,
+// lanes >= 2^31 INT32_MAX (cvttps2dq gives INT32_MIN for every out-of-range lane).
+__attribute__((target("avx2"))) __m256i f32ToI32Lanes(__m256 x) {
+    const __m256 r = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256i v = _mm256_cvttps_epi32(r);
+    const __m256 high = _mm256_cmp_ps(r, _mm256_set1_ps(2147483648.0f), _CMP_GE_OQ);
+    v = _mm256_blendv_epi8(v, _mm256_set1_epi32(0x7FFFFFFF), _mm256_castps_si256(high));
+    const __m256 ordered = _mm256_cmp_ps(x, x, _CMP_ORD_Q);
+    return _mm256_and_si256(v, _mm256_castps_si256(ordered));
+}
+
+__attribute__((target("avx2"))) std::size_t f32ToI32Avx2(const float* src, void* dst,
+                                                         std::size_t count) {
+    std::size_t i = 0;
+    auto* d = static_cast<unsigned char*>(dst);
+    for (; i + 8 <= count; i += 8)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i * 4),
+                            f32ToI32Lanes(_mm256_loadu_ps(src + i)));
+    return i;
+}
+
+__attribute__((target("avx2"))) std::size_t f32ToI8Avx2(const float* src, void* dst,
+                                                        std::size_t count) {
+    std::size_t i = 0;
+    auto* d = static_cast<unsigned char*>(dst);
+    const __m256 lo = _mm256_set1_ps(-128.0f), hi = _mm256_set1_ps(127.0f);
+    for (; i + 8 <= count; i += 8) {
+        const __m256 x = _mm256_loadu_ps(src + i);
+        // Saturate before converting; NaN lanes become 0 in f32ToI32Lanes (max/min would turn
+        // them into a bound, so clamp a copy with NaNs replaced by 0).
+        const __m256 ordered = _mm256_cmp_ps(x, x, _CMP_ORD_Q);
+        const __m256 clamped = _mm256_min_ps(_mm256_max_ps(_mm256_and_ps(x, ordered), lo), hi);
+        const __m256i v = f32ToI32Lanes(clamped);
+        const __m256i w = _mm256_packs_epi32(v, v); // per 128-bit lane: 4 x i16, twice
+        const __m256i b = _mm256_packs_epi16(w, w); // per 128-bit lane: 4 x i8, four times
+        const __m128i bytes =
+            _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(d + i), bytes);
+    }
+    return i;
+}
+
+__attribute__((target("avx2"))) std::size_t bf16ToF32Avx2(const void* src, float* dst,
+                                                          std::size_t count) {
+    std::size_t i = 0;
+    const auto* s = static_cast<const unsigned char*>(src);
+    for (; i + 8 <= count; i += 8) {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i * 2));
+        const __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16);
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(w));
+    }
+    return i;
+}
+
+__attribute__((target("avx2"))) std::size_t f32ToBf16Avx2(const float* src, void* dst,
+                                                          std::size_t count) {
+    std::size_t i = 0;
+    auto* d = static_cast<unsigned char*>(dst);
+    for (; i + 8 <= count; i += 8) {
+        const __m256 x = _mm256_loadu_ps(src + i);
+        const __m256i bits = _mm256_castps_si256(x);
+        const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+        const __m256i rounded = _mm256_srli_epi32(
+            _mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7FFF)), lsb), 16);
+        const __m256i quiet =
+            _mm256_or_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(0x0040));
+        const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+        const __m256i v = _mm256_blendv_epi8(rounded, quiet, _mm256_castps_si256(nan));
+        // Pack the low halves of the 32-bit lanes (all <= 0xFFFF) and undo the lane interleave.
+        const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0xD8);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i * 2), _mm256_castsi256_si128(packed));
+    }
+    return i;
+}
 #endif
+
+// All 256 E4M3 values, decoded once.
+const float* f8e4m3Table() {
+    static const auto table = [] {
+        std::array<float, 256> t{};
+        for (unsigned v = 0; v < 256; ++v)
+            t[v] = f8e4m3ToF32(static_cast<std::uint8_t>(v));
+        return t;
+    }();
+    return table.data();
+}
 
 } // namespace
 
@@ -253,18 +371,32 @@ void convertToF32(DType from, const void* src, float* dst, std::size_t count) {
         for (std::size_t i = 0; i < count; ++i)
             dst[i] = static_cast<float>(load<double>(src, i));
         return;
-    case DType::F8E4M3:
+    case DType::F8E4M3: {
+        const float* table = f8e4m3Table();
         for (std::size_t i = 0; i < count; ++i)
-            dst[i] = f8e4m3ToF32(load<std::uint8_t>(src, i));
+            dst[i] = table[load<std::uint8_t>(src, i)];
         return;
-    case DType::I8:
-        for (std::size_t i = 0; i < count; ++i)
+    }
+    case DType::I8: {
+        std::size_t done = 0;
+#if KPU_HAVE_F16C_PATH
+        if (cpuHasAvx2())
+            done = i8ToF32Avx2(src, dst, count);
+#endif
+        for (std::size_t i = done; i < count; ++i)
             dst[i] = static_cast<float>(load<std::int8_t>(src, i));
         return;
-    case DType::I32:
-        for (std::size_t i = 0; i < count; ++i)
+    }
+    case DType::I32: {
+        std::size_t done = 0;
+#if KPU_HAVE_F16C_PATH
+        if (cpuHasAvx2())
+            done = i32ToF32Avx2(src, dst, count);
+#endif
+        for (std::size_t i = done; i < count; ++i)
             dst[i] = static_cast<float>(load<std::int32_t>(src, i));
         return;
+    }
     }
 }
 
@@ -321,15 +453,59 @@ void convertFromF32(DType to, const float* src, void* dst, std::size_t count) {
         for (std::size_t i = 0; i < count; ++i)
             store(dst, i, f32ToF8e4m3(src[i]));
         return;
-    case DType::I8:
-        for (std::size_t i = 0; i < count; ++i)
+    case DType::I8: {
+        std::size_t done = 0;
+#if KPU_HAVE_F16C_PATH
+        if (cpuHasAvx2())
+            done = f32ToI8Avx2(src, dst, count);
+#endif
+        for (std::size_t i = done; i < count; ++i)
             store(dst, i, toSaturatedInt<std::int8_t>(static_cast<double>(src[i])));
         return;
-    case DType::I32:
-        for (std::size_t i = 0; i < count; ++i)
+    }
+    case DType::I32: {
+        std::size_t done = 0;
+#if KPU_HAVE_F16C_PATH
+        if (cpuHasAvx2())
+            done = f32ToI32Avx2(src, dst, count);
+#endif
+        for (std::size_t i = done; i < count; ++i)
             store(dst, i, toSaturatedInt<std::int32_t>(static_cast<double>(src[i])));
         return;
     }
+    }
+}
+
+float bf16ToF32(std::uint16_t h) {
+    return std::bit_cast<float>(static_cast<std::uint32_t>(h) << 16);
+}
+
+std::uint16_t f32ToBf16(float f) {
+    const std::uint32_t bits = std::bit_cast<std::uint32_t>(f);
+    if (std::isnan(f))
+        return static_cast<std::uint16_t>((bits >> 16) | 0x0040); // quieted, payload kept
+    const std::uint32_t lsb = (bits >> 16) & 1;
+    return static_cast<std::uint16_t>((bits + 0x7FFF + lsb) >> 16);
+}
+
+void convertBf16ToF32(const void* src, float* dst, std::size_t count) {
+    std::size_t done = 0;
+#if KPU_HAVE_F16C_PATH
+    if (cpuHasAvx2())
+        done = bf16ToF32Avx2(src, dst, count);
+#endif
+    for (std::size_t i = done; i < count; ++i)
+        dst[i] = bf16ToF32(load<std::uint16_t>(src, i));
+}
+
+void convertF32ToBf16(const float* src, void* dst, std::size_t count) {
+    std::size_t done = 0;
+#if KPU_HAVE_F16C_PATH
+    if (cpuHasAvx2())
+        done = f32ToBf16Avx2(src, dst, count);
+#endif
+    for (std::size_t i = done; i < count; ++i)
+        store(dst, i, f32ToBf16(src[i]));
 }
 
 } // namespace kpu

@@ -30,7 +30,8 @@ Expected<CompileResult> compileGraph(ir::Graph graph, const std::string& path,
     auto program = lowerGraph(graph, LowerOptions{.target = options.target,
                                                   .sourceFile = path,
                                                   .fuse = options.fuse,
-                                                  .dataflow = options.dataflow});
+                                                  .dataflow = options.dataflow,
+                                                  .explicitOps = options.explicitOps});
     if (!program)
         return std::unexpected(program.error());
     CompileResult result{.graph = std::move(graph), .program = std::move(*program), .object = {}};

@@ -7,6 +7,7 @@
 #include "kernel_plan.h"
 #include "kpu/compiler/tile_optimizer.h"
 #include "kpu/schema/kernel_regions.h"
+#include "kpu/schema/tile_loops.h"
 
 namespace kpu::compiler {
 namespace {
@@ -18,12 +19,13 @@ std::uint64_t ceilDiv(std::uint64_t a, std::uint64_t b) {
     return (a + b - 1) / b;
 }
 
-// Size limits of one program: 40 M ops is about 1.8 GB of object; a 16384^3 f32 matmul on the
-// default KPU needs 2 M tile steps (10 M ops).
-constexpr std::uint64_t kMaxProgramOps = 40'000'000;
+// Size limit of one program (the loader refuses larger expansions, tile_loops.h): 16 M ops; a
+// 4096^3 f32 matmul on the default KPU needs about 1.4 M.
+using dfx::kMaxProgramOps;
 constexpr std::uint64_t kMaxTileSteps = kMaxProgramOps / 6;
 
-// Appends ops and their dependencies (CSR) to a program.
+// Appends stored ops and their dependencies (CSR) to a program, and numbers ops in the expanded
+// program: tile-loop kernels take op indices (advance) without storing anything.
 class OpEmitter {
 public:
     explicit OpEmitter(dfx::ProgramT& program) : program_(program) {
@@ -31,35 +33,27 @@ public:
             program_.dep_offsets.push_back(0);
     }
 
-    std::uint32_t emit(const dfx::Op& op,
-                       std::initializer_list<std::optional<std::uint32_t>> deps) {
-        for (const auto& d : deps)
-            if (d)
-                program_.dep_indices.push_back(*d);
-        return finish(op);
-    }
-
-    std::uint32_t emit(const dfx::Op& op, const std::vector<std::uint32_t>& deps) {
-        program_.dep_indices.insert(program_.dep_indices.end(), deps.begin(), deps.end());
-        return finish(op);
-    }
-
-    std::uint32_t size() const { return static_cast<std::uint32_t>(program_.ops.size()); }
-
-private:
-    std::uint32_t finish(const dfx::Op& op) {
+    // A stored op without dependencies.
+    std::uint32_t emit(const dfx::Op& op) {
         program_.ops.push_back(op);
         program_.dep_offsets.push_back(static_cast<std::uint32_t>(program_.dep_indices.size()));
-        return static_cast<std::uint32_t>(program_.ops.size() - 1);
+        return next_++;
     }
 
-    dfx::ProgramT& program_;
-};
+    // A tile-loop kernel's ops, stored when `store` (--explicit-ops).
+    void emit(const dfx::TileLoops& loops, std::uint64_t count, bool store) {
+        if (store)
+            dfx::expandTileLoops(loops, program_.ops, program_.dep_offsets, program_.dep_indices);
+        next_ += static_cast<std::uint32_t>(count);
+    }
 
-dfx::Op moveOp(MoveKind kind, MemoryLevel from, MemoryLevel to, std::uint32_t tensor,
-               const dfx::Box& box) {
-    return dfx::Op(dfx::OpKind::DataMove, kind, from, to, 0, tensor, dfx::toRegion(box));
-}
+    // The expanded index of the next op.
+    std::uint32_t size() const { return next_; }
+
+private:
+    dfx::ProgramT& program_;
+    std::uint32_t next_ = 0;
+};
 
 // Where a tensor's storage lives while the program runs.
 enum class Home { External, OnChip };
@@ -210,31 +204,12 @@ private:
     }
 
     bool onChip(std::uint32_t tensor) const { return home_[plan_.rootOf(tensor)] == Home::OnChip; }
+    // The level a tensor's tiles are loaded from and stored to.
+    MemoryLevel home(std::uint32_t tensor) const {
+        return onChip(tensor) ? MemoryLevel::L3 : MemoryLevel::External;
+    }
 
     // ---- ops ---------------------------------------------------------------------------------
-    // Brings a region of an input to L2: EXT -> L3 -> L2, or L3 -> L2 for an on-chip tensor.
-    std::uint32_t loadTile(std::uint32_t tensor, const dfx::Box& box, MoveKind kind) {
-        const std::optional<std::uint32_t> ready = ready_[plan_.rootOf(tensor)];
-        if (onChip(tensor))
-            return emitter_.emit(moveOp(kind, MemoryLevel::L3, MemoryLevel::L2, tensor, box),
-                                 {ready});
-        const std::uint32_t toL3 = emitter_.emit(
-            moveOp(kind, MemoryLevel::External, MemoryLevel::L3, tensor, box), {ready});
-        program_.hints->external_bytes += dfx::boxElements(box) * state_[tensor].elementBytes;
-        return emitter_.emit(moveOp(kind, MemoryLevel::L3, MemoryLevel::L2, tensor, box), {toL3});
-    }
-
-    // Writes a finished output tile back: L2 -> L3 (on-chip tensor) or L2 -> L3 -> EXT.
-    std::uint32_t storeTile(std::uint32_t tensor, const dfx::Box& box, std::uint32_t after) {
-        const std::uint32_t toL3 = emitter_.emit(
-            moveOp(MoveKind::Flush, MemoryLevel::L2, MemoryLevel::L3, tensor, box), {after});
-        if (onChip(tensor))
-            return toL3;
-        program_.hints->external_bytes += dfx::boxElements(box) * state_[tensor].elementBytes;
-        return emitter_.emit(
-            moveOp(MoveKind::Flush, MemoryLevel::L3, MemoryLevel::External, tensor, box), {toL3});
-    }
-
     void reserveOutput(std::uint32_t tensor) {
         const std::uint32_t root = plan_.rootOf(tensor);
         if (!onChip(root) || reserved_[root])
@@ -245,8 +220,7 @@ private:
                              {static_cast<std::uint32_t>(v[0]), static_cast<std::uint32_t>(v[1]),
                               static_cast<std::uint32_t>(v[2]), static_cast<std::uint32_t>(v[3])}};
         emitter_.emit(dfx::Op(dfx::OpKind::Reserve, MoveKind::Load, MemoryLevel::L3,
-                              MemoryLevel::L3, 0, root, dfx::toRegion(whole)),
-                      {});
+                              MemoryLevel::L3, 0, root, dfx::toRegion(whole)));
     }
 
     dfx::KernelShape shapeOf(const PlannedKernel& k, const OpParams& viewParams,
@@ -352,80 +326,76 @@ private:
             static_cast<std::uint32_t>(N), static_cast<std::uint32_t>(K)};
         const std::array<std::uint32_t, 4> step{1, tiling->mt, tiling->nt, tiling->kt};
         const std::array<std::uint8_t, 4> order = gemmLoopOrder(tiling->dataflow);
-        const auto kernelIndex = static_cast<std::uint32_t>(program_.kernels.size());
         program_.kernels.push_back(kernelRecord(k, space, step, tiling->dataflow, order));
         const OpParams viewParams = k.params; // MatMul parameters have no axes
-        const dfx::KernelShape shape = shapeOf(k, viewParams, space);
-        const bool epilogue = k.params.biasInput >= 0 || k.params.activation != Activation::None;
-
         auto& hints = *program_.hints;
         const std::uint32_t R = options_.target.compute.arrayRows,
                             C = options_.target.compute.arrayCols;
-        // The two middle loops (M and N, in the dataflow's order); batch is outermost, K innermost.
-        const std::uint8_t outer = order[1], inner = order[2];
-        std::vector<std::uint32_t> finalStores;
-        for (std::uint32_t bi = 0; bi < batch; ++bi)
-            for (std::uint64_t x = 0; x < space[outer]; x += step[outer])
-                for (std::uint64_t y = 0; y < space[inner]; y += step[inner]) {
-                    std::array<std::uint32_t, 4> at{bi, 0, 0, 0};
-                    at[outer] = static_cast<std::uint32_t>(x);
-                    at[inner] = static_cast<std::uint32_t>(y);
-                    const std::uint32_t m = at[1], n = at[2];
-                    const std::uint32_t mt =
-                        std::min<std::uint32_t>(tiling->mt, static_cast<std::uint32_t>(M - m));
-                    const std::uint32_t nt =
-                        std::min<std::uint32_t>(tiling->nt, static_cast<std::uint32_t>(N - n));
-                    std::optional<std::uint32_t> lastCompute;
-                    for (std::uint32_t kk = 0; kk < K; kk += tiling->kt) {
-                        const dfx::MatMulTile t{
-                            bi,
-                            m,
-                            n,
-                            kk,
-                            mt,
-                            nt,
-                            std::min<std::uint32_t>(tiling->kt, static_cast<std::uint32_t>(K - kk))};
-                        const dfx::Box tile = dfx::toBox(dfx::toRegion(t));
-                        const bool first = kk == 0, last = kk + tiling->kt >= K;
-                        const MoveKind kind = first ? MoveKind::Load : MoveKind::Prefetch;
-                        std::vector<std::uint32_t> deps;
-                        for (std::size_t i = 0; i < k.inputs.size(); ++i) {
-                            const bool isBias = static_cast<int>(i) == k.params.biasInput;
-                            const bool needed = i < 2 || (isBias ? last : first);
-                            if (needed)
-                                deps.push_back(
-                                    loadTile(k.inputs[i], dfx::inputBox(shape, i, tile), kind));
-                        }
-                        if (lastCompute)
-                            deps.push_back(*lastCompute);
-                        std::uint32_t flags = first ? 0 : kAccumulateFlag;
-                        if (last && epilogue)
-                            flags |= kEpilogueFlag;
-                        lastCompute = emitter_.emit(dfx::Op(dfx::OpKind::Compute, MoveKind::Load,
-                                                            MemoryLevel::L2, MemoryLevel::L2, flags,
-                                                            kernelIndex, dfx::toRegion(tile)),
-                                                    deps);
-                        hints.compute_cycles +=
-                            gemmTileCycles(tiling->dataflow, R, C, t.mt, t.nt, t.kt);
-                    }
-                    const dfx::MatMulTile t{bi, m, n, 0, mt, nt, 1};
-                    finalStores.push_back(
-                        storeTile(k.output, dfx::outputBox(shape, dfx::toBox(dfx::toRegion(t))),
-                                  *lastCompute));
-                }
-        finishKernel(k, finalStores);
+        if (auto r = emitTileLoops(k, shapeOf(k, viewParams, space), step, order,
+                                   [&](const dfx::TileStep& s) {
+                                       hints.compute_cycles +=
+                                           gemmTileCycles(tiling->dataflow, R, C, s.tile.extent[1],
+                                                          s.tile.extent[2], s.tile.extent[3]);
+                                   });
+            !r)
+            return r;
         hints.macs += batch * M * N * K;
         hints.parallelism = static_cast<std::uint32_t>(std::max<std::uint64_t>(
             hints.parallelism, batch * ceilDiv(M, tiling->mt) * ceilDiv(N, tiling->nt)));
         return {};
     }
 
-    // A barrier marks the kernel's output complete for later kernels.
-    void finishKernel(const PlannedKernel& k, const std::vector<std::uint32_t>& finalStores) {
-        ready_[plan_.rootOf(k.output)] =
-            emitter_.emit(dfx::Op(dfx::OpKind::Barrier, MoveKind::Load, MemoryLevel::External,
-                                  MemoryLevel::External, 0, 0, dfx::Region()),
-                          finalStores);
+    // The kernel just recorded (program_.kernels.back()) runs as tile loops (tile_loops.h): its
+    // loads come from each input's home, its stores go to the output's, its first loads wait
+    // for each input's producer. Counts its ops, stores them only with --explicit-ops, and adds
+    // its external traffic to the hints (`perStep` adds more per Compute tile).
+    template <class PerStep>
+    Expected<void> emitTileLoops(const PlannedKernel& k, dfx::KernelShape shape,
+                                 const std::array<std::uint32_t, 4>& tile,
+                                 const std::array<std::uint8_t, 4>& order, PerStep&& perStep) {
+        dfx::KernelT& record = *program_.kernels.back();
+        dfx::TileLoops loops{.kernel = static_cast<std::uint32_t>(program_.kernels.size() - 1),
+                             .firstOp = emitter_.size(),
+                             .shape = std::move(shape),
+                             .tile = tile,
+                             .loopOrder = order,
+                             .inputs = k.inputs,
+                             .inputLevels = {},
+                             .inputReady = {},
+                             .output = k.output,
+                             .outputLevel = home(k.output)};
+        for (std::uint32_t in : k.inputs) {
+            loops.inputLevels.push_back(home(in));
+            const auto ready = ready_[plan_.rootOf(in)];
+            loops.inputReady.push_back(ready ? std::int64_t{*ready} : -1);
+        }
+        auto counts = dfx::countTileLoops(loops);
+        if (!counts)
+            return fail("{}: {}", where(k), counts.error().message);
+        record.ops_encoding =
+            options_.explicitOps ? dfx::OpsEncoding::Explicit : dfx::OpsEncoding::TileLoops;
+        record.input_levels = loops.inputLevels;
+        record.input_ready = loops.inputReady;
+        record.output_level = loops.outputLevel;
+        emitter_.emit(loops, counts->ops, options_.explicitOps);
+        ready_[plan_.rootOf(k.output)] = emitter_.size() - 1; // the kernel's final Barrier
+
+        std::vector<std::uint32_t> elementBytes;
+        for (std::uint32_t in : k.inputs)
+            elementBytes.push_back(state_[in].elementBytes);
+        const bool outputExternal = loops.outputLevel == MemoryLevel::External;
+        std::uint64_t& external = program_.hints->external_bytes;
+        dfx::forEachTileStep(loops, [&](const dfx::TileStep& s) {
+            perStep(s);
+            for (std::size_t i = 0; i < loops.inputs.size(); ++i)
+                if (loops.inputLevels[i] == MemoryLevel::External && dfx::readsInput(loops, i, s))
+                    external +=
+                        dfx::boxElements(dfx::inputBox(loops.shape, i, s.tile)) * elementBytes[i];
+            if (s.last && outputExternal)
+                external += dfx::boxElements(dfx::outputBox(loops.shape, s.tile)) *
+                            state_[k.output].elementBytes;
+        });
+        return {};
     }
 
     // ---- vector kernels: one pass of the array per tile ---------------------------------------
@@ -465,32 +435,8 @@ private:
         if (auto r = checkOpBudget(k, steps, 2 * k.inputs.size() + 4); !r)
             return r;
 
-        const auto kernelIndex = static_cast<std::uint32_t>(program_.kernels.size());
         program_.kernels.push_back(kernelRecord(k, space, *tile));
-        std::vector<std::uint32_t> finalStores;
-        std::vector<std::uint32_t> deps;
-        const auto& e = *tile;
-        for (std::uint32_t i0 = 0; i0 < space[0]; i0 += e[0])
-            for (std::uint32_t i1 = 0; i1 < space[1]; i1 += e[1])
-                for (std::uint32_t i2 = 0; i2 < space[2]; i2 += e[2])
-                    for (std::uint32_t i3 = 0; i3 < space[3]; i3 += e[3]) {
-                        const dfx::Box box{
-                            {i0, i1, i2, i3},
-                            {std::min(e[0], space[0] - i0), std::min(e[1], space[1] - i1),
-                             std::min(e[2], space[2] - i2), std::min(e[3], space[3] - i3)}};
-                        deps.clear();
-                        for (std::size_t i = 0; i < k.inputs.size(); ++i)
-                            deps.push_back(loadTile(k.inputs[i], dfx::inputBox(shape, i, box),
-                                                    MoveKind::Load));
-                        const std::uint32_t compute = emitter_.emit(
-                            dfx::Op(dfx::OpKind::Compute, MoveKind::Load, MemoryLevel::L2,
-                                    MemoryLevel::L2, 0, kernelIndex, dfx::toRegion(box)),
-                            deps);
-                        finalStores.push_back(
-                            storeTile(k.output, dfx::outputBox(shape, box), compute));
-                    }
-        finishKernel(k, finalStores);
-        return {};
+        return emitTileLoops(k, shape, *tile, {0, 1, 2, 3}, [](const dfx::TileStep&) {});
     }
 
     const ir::Graph& graph_;

@@ -17,12 +17,15 @@ std::uint64_t ceilDiv(std::uint64_t a, std::uint64_t b) {
     return (a + b - 1) / b;
 }
 
-// Saturating size arithmetic: estimates of absurd shapes compare as "huge", never wrap.
-std::uint64_t mulSat(std::uint64_t a, std::uint64_t b) {
-    return checkedMul(a, b).value_or(UINT64_MAX);
+// Saturating size arithmetic: estimates of absurd shapes compare as "huge", never wrap. Inline
+// builtins: the tiling search evaluates them millions of times for a large graph.
+inline std::uint64_t mulSat(std::uint64_t a, std::uint64_t b) {
+    std::uint64_t r = 0;
+    return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
 }
-std::uint64_t addSat(std::uint64_t a, std::uint64_t b) {
-    return checkedAdd(a, b).value_or(UINT64_MAX);
+inline std::uint64_t addSat(std::uint64_t a, std::uint64_t b) {
+    std::uint64_t r = 0;
+    return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
 }
 
 // Candidate sizes for one dimension: multiples of `step` up to min(extent, cap), plus `extent`

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("kpu-kernel-compiler ") + KPU_VERSION);
     std::string input, output, configPath, dataflow = "auto";
     std::int64_t batch = 1;
-    bool emitDfx = false, emitGraph = false, noFuse = false;
+    bool emitDfx = false, emitGraph = false, noFuse = false, explicitOps = false;
     app.add_option("input", input, "Domain Flow Graph (.dfg)")->required();
     app.add_option("-o,--output", output, "object file to write (default: <input stem>.kpu)");
     app.add_option("--config", configPath,
@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
                    "is (input-stationary) or auto (each kernel's fastest, docs/dataflows.md)")
         ->capture_default_str()
         ->check(CLI::IsMember({"os", "ws", "is", "auto"}));
+    app.add_flag("--explicit-ops", explicitOps,
+                 "store every op of every kernel in the object (default: kernels are tile-loop "
+                 "records the loader expands; docs/object-format.md)");
     app.add_flag("--emit-dfx", emitDfx, "print the DFX program as text");
     app.add_flag("--emit-graph", emitGraph, "print the graph IR");
     try {
@@ -62,9 +65,12 @@ int main(int argc, char** argv) {
     for (kpu::dfx::Dataflow d : kpu::compiler::kGemmDataflows)
         if (dataflow == kpu::compiler::dataflowShortName(d))
             forced = d;
-    auto result = kpu::compiler::compileGraph(
-        std::move(*graph), input,
-        {.target = *config, .batch = batch, .fuse = !noFuse, .dataflow = forced});
+    auto result = kpu::compiler::compileGraph(std::move(*graph), input,
+                                              {.target = *config,
+                                               .batch = batch,
+                                               .fuse = !noFuse,
+                                               .dataflow = forced,
+                                               .explicitOps = explicitOps});
     if (!result) {
         std::cerr << result.error().message << "\n";
         return 1;

@@ -6,6 +6,7 @@
 #include "kpu/common/file_io.h"
 #include "kpu/common/float_convert.h"
 #include "kpu/common/npy.h"
+#include "kpu/loader/object_expansion.h"
 #include "kpu/loader/verifier.h"
 #include "kpu/simulator/simulator.h"
 
@@ -123,7 +124,15 @@ Expected<LoadedObject> loadObject(const std::string& path) {
     auto program = verifyObject(object.bytes, path);
     if (!program)
         return std::unexpected(program.error());
+    object.stored = *program;
     object.program = *program;
+    if (hasTileLoops(**program)) {
+        auto expanded = expandProgram(object.bytes, path);
+        if (!expanded)
+            return std::unexpected(expanded.error());
+        object.expanded = std::move(*expanded);
+        object.program = dfx::GetProgram(object.expanded.data());
+    }
     return object;
 }
 

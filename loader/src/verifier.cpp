@@ -1,11 +1,13 @@
 #include "kpu/loader/verifier.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "kpu/common/shape.h"
 #include "kpu/schema/kernel_regions.h"
+#include "kpu/schema/tile_loops.h"
 
 namespace kpu::loader {
 namespace {
@@ -98,7 +100,8 @@ private:
     Expected<void> checkKernels() {
         const auto& kernels = *p_.kernels();
         const std::uint32_t tensorCount = p_.tensors()->size();
-        const std::uint32_t opCount = p_.ops()->size();
+        expandedOps_ = p_.ops()->size();
+        expandedDeps_ = p_.dep_indices()->size();
         for (std::uint32_t i = 0; i < kernels.size(); ++i) {
             const dfx::Kernel& k = *kernels.Get(i);
             const std::string_view name = k.name()->string_view();
@@ -142,11 +145,90 @@ private:
             if (k.dataflow() > dfx::Dataflow::MAX)
                 return error("kernels[{}] '{}'.dataflow: unknown value {}", i, name,
                              static_cast<int>(k.dataflow()));
-            if (std::uint64_t{k.first_op()} + k.op_count() > opCount)
-                return error("kernels[{}] '{}': ops [{}, +{}) exceed the {} ops of the object", i,
-                             name, k.first_op(), k.op_count(), opCount);
+            if (auto r = checkOpsEncoding(i, k); !r)
+                return r;
         }
+        if (expandedOps_ > dfx::kMaxProgramOps || expandedDeps_ > dfx::kMaxProgramDeps)
+            return error("kernels: the program expands to {} ops and {} dependencies, more than "
+                         "the limit of {} ops and {} dependencies",
+                         expandedOps_, expandedDeps_, dfx::kMaxProgramOps, dfx::kMaxProgramDeps);
+        for (std::uint32_t i = 0; i < kernels.size(); ++i) {
+            const dfx::Kernel& k = *kernels.Get(i);
+            if (std::uint64_t{k.first_op()} + k.op_count() > expandedOps_)
+                return error("kernels[{}] '{}': ops [{}, +{}) exceed the {} ops of the object", i,
+                             k.name()->string_view(), k.first_op(), k.op_count(), expandedOps_);
+        }
+        if (expandedOps_ != p_.ops()->size())
+            placeStoredOps();
         return {};
+    }
+
+    // A TileLoops kernel (format 3.0): its record must generate exactly op_count ops
+    // (tile_loops.h), after the ops of the previous TileLoops kernel. Counted with overflow
+    // checks and capped before anything is allocated.
+    Expected<void> checkOpsEncoding(std::uint32_t i, const dfx::Kernel& k) {
+        const std::string_view name = k.name()->string_view();
+        if (k.ops_encoding() == dfx::OpsEncoding::Explicit)
+            return {};
+        if (k.ops_encoding() > dfx::OpsEncoding::MAX)
+            return error("kernels[{}] '{}'.ops_encoding: unknown value {}", i, name,
+                         static_cast<int>(k.ops_encoding()));
+        if (p_.format_major() < 3)
+            return error("kernels[{}] '{}'.ops_encoding: TileLoops kernels need format 3.0 or "
+                         "later (the object is {}.{})",
+                         i, name, p_.format_major(), p_.format_minor());
+        auto loops = dfx::decodeTileLoops(p_, i);
+        if (!loops)
+            return error("kernels[{}] '{}'.{}", i, name, loops.error().message);
+        auto counts = dfx::countTileLoops(*loops);
+        if (!counts)
+            return error("kernels[{}] '{}'.{}", i, name, counts.error().message);
+        if (counts->ops != k.op_count())
+            return error("kernels[{}] '{}'.op_count: {}, but its tile loops expand to {} ops", i,
+                         name, k.op_count(), counts->ops);
+        if (k.first_op() < tileLoopsEnd_)
+            return error("kernels[{}] '{}'.first_op: {} is before the end ({}) of the previous "
+                         "TileLoops kernel's ops (their ranges come in kernel order, disjoint)",
+                         i, name, k.first_op(), tileLoopsEnd_);
+        tileLoopsEnd_ = std::uint64_t{k.first_op()} + k.op_count();
+        tileLoopRanges_.emplace_back(k.first_op(), k.op_count());
+        // Both terms are capped (2^24, 2^25), so a sum of at most 2^32 of them cannot overflow.
+        expandedOps_ += counts->ops;
+        expandedDeps_ += counts->deps;
+        if (expandedOps_ > dfx::kMaxProgramOps || expandedDeps_ > dfx::kMaxProgramDeps)
+            return error("kernels[{}] '{}'.op_count: the program expands to more than {} ops or "
+                         "{} dependencies (the limit)",
+                         i, name, dfx::kMaxProgramOps, dfx::kMaxProgramDeps);
+        return {};
+    }
+
+    // Expanded positions of the stored ops: the positions no TileLoops kernel covers, in order.
+    void placeStoredOps() {
+        const std::uint32_t stored = p_.ops()->size();
+        storedPosition_.reserve(stored);
+        std::uint64_t position = 0;
+        auto fill = [&](std::uint64_t until) {
+            for (; position < until && storedPosition_.size() < stored; ++position)
+                storedPosition_.push_back(static_cast<std::uint32_t>(position));
+        };
+        for (const auto& [first, count] : tileLoopRanges_) {
+            fill(first);
+            position = std::uint64_t{first} + count;
+        }
+        fill(expandedOps_);
+    }
+
+    // The expanded index of stored op i, and the stored op at an expanded index (if any).
+    std::uint32_t positionOf(std::uint32_t stored) const {
+        return storedPosition_.empty() ? stored : storedPosition_[stored];
+    }
+    std::optional<std::uint32_t> storedAt(std::uint32_t position) const {
+        if (storedPosition_.empty())
+            return position;
+        const auto it = std::ranges::lower_bound(storedPosition_, position);
+        if (it == storedPosition_.end() || *it != position)
+            return std::nullopt;
+        return static_cast<std::uint32_t>(it - storedPosition_.begin());
     }
 
     Expected<void> checkTilingAndOrder(std::uint32_t i, const dfx::Kernel& k) {
@@ -542,19 +624,23 @@ private:
             return error("dep_offsets[{}]: expected {} (the size of dep_indices), got {}", opCount,
                          indices.size(), offsets[opCount]);
         for (std::uint32_t d = 0; d < indices.size(); ++d)
-            if (indices[d] >= opCount)
+            if (indices[d] >= expandedOps_)
                 return error("dep_indices[{}]: op index {} out of range (object has {} ops)", d,
-                             indices[d], opCount);
+                             indices[d], expandedOps_);
         if (auto r = checkAcyclic(); !r)
             return r;
-        // Program order must be a topological order: the loader executes ops in it.
+        // Program order must be a topological order: the loader executes ops in it. (Generated
+        // ops depend only on earlier ops by construction.)
         for (std::uint32_t i = 0; i < opCount; ++i)
             for (std::uint32_t d = offsets[i]; d < offsets[i + 1]; ++d)
-                if (indices[d] >= i)
-                    return error("ops[{}]: depends on op {}, which does not come before it "
-                                 "(program order must be a "
-                                 "topological order)",
-                                 i, indices[d]);
+                if (indices[d] >= positionOf(i))
+                    return error("ops[{}]{}: depends on op {}, which does not come before it "
+                                 "(program order must be a topological order)",
+                                 i,
+                                 positionOf(i) == i
+                                     ? std::string()
+                                     : fmt::format(" (op {} of the program)", positionOf(i)),
+                                 indices[d]);
         return {};
     }
 
@@ -577,14 +663,19 @@ private:
                     stack.pop_back();
                     continue;
                 }
-                const std::uint32_t next = indices[pos++];
+                // A generated op is never on a cycle through stored ops that the program-order
+                // check would not refuse; only stored ops are followed.
+                const auto stored = storedAt(indices[pos++]);
+                if (!stored)
+                    continue;
+                const std::uint32_t next = *stored;
                 if (colour[next] == 1) {
                     std::vector<std::uint32_t> cycle;
                     auto it =
                         std::ranges::find_if(stack, [&](const auto& f) { return f.first == next; });
                     for (; it != stack.end(); ++it)
-                        cycle.push_back(it->first);
-                    cycle.push_back(next);
+                        cycle.push_back(positionOf(it->first));
+                    cycle.push_back(positionOf(next));
                     return error("dependency cycle: ops {}", fmt::join(cycle, " -> "));
                 }
                 if (colour[next] == 0) {
@@ -600,6 +691,11 @@ private:
     std::string_view source_;
     std::vector<std::array<std::uint64_t, 4>> views_;
     std::vector<dfx::KernelShape> shapes_;
+    std::uint64_t expandedOps_ = 0;  // ops of the program once TileLoops kernels are expanded
+    std::uint64_t expandedDeps_ = 0; // and their dependencies
+    std::uint64_t tileLoopsEnd_ = 0; // end of the last TileLoops kernel's ops so far
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> tileLoopRanges_; // (first_op, op_count)
+    std::vector<std::uint32_t> storedPosition_; // per stored op; empty: the identity
 };
 
 } // namespace

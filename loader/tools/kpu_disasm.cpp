@@ -10,6 +10,7 @@
 
 #include "kpu/common/error.h"
 #include "kpu/common/file_io.h"
+#include "kpu/loader/object_expansion.h"
 #include "kpu/loader/verifier.h"
 #include "kpu/schema/disasm.h"
 
@@ -19,6 +20,7 @@ struct Arguments {
     std::string input;
     std::string output; // empty: stdout
     bool json = false;
+    bool expand = false;               // list the generated ops of TileLoops kernels
     std::vector<std::string> sections; // empty: all
     std::uint64_t opsFirst = 0;
     std::optional<std::uint64_t> opsLimit;
@@ -45,8 +47,18 @@ kpu::Expected<void> run(const Arguments& args) {
     if (!program)
         return std::unexpected(program.error());
     const auto options = disasmOptions(args, bytes->size());
-    const std::string text = args.json ? kpu::dfx::disassembleJson(**program, options)
-                                       : kpu::dfx::disassembleText(**program, options);
+    // --expand: the program the loader runs, every TileLoops kernel's ops generated.
+    flatbuffers::DetachedBuffer expanded;
+    const kpu::dfx::Program* shown = *program;
+    if (args.expand && kpu::loader::hasTileLoops(**program)) {
+        auto built = kpu::loader::expandProgram(*bytes, args.input);
+        if (!built)
+            return std::unexpected(built.error());
+        expanded = std::move(*built);
+        shown = kpu::dfx::GetProgram(expanded.data());
+    }
+    const std::string text = args.json ? kpu::dfx::disassembleJson(*shown, options)
+                                       : kpu::dfx::disassembleText(*shown, options);
     if (!args.output.empty())
         return kpu::writeTextFile(args.output, text);
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -62,6 +74,9 @@ int main(int argc, char** argv) {
     app.add_option("file", args.input, "the .kpu object to dump")->required();
     app.add_option("-o,--output", args.output, "write to this file instead of stdout");
     app.add_flag("--json", args.json, "print JSON instead of text");
+    app.add_flag("--expand", args.expand,
+                 "list the ops the loader generates for tile-loop kernels one by one (default: "
+                 "each tile-loop kernel's ops are one row)");
     app.add_option("--section", args.sections,
                    "sections to print (repeat or comma-separate; default all)")
         ->delimiter(',')

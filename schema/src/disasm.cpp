@@ -12,6 +12,7 @@
 #include "kpu/common/dtype.h"
 #include "kpu/common/operator.h"
 #include "kpu/schema/object.h"
+#include "kpu/schema/tile_loops.h"
 
 namespace kpu::dfx {
 namespace {
@@ -58,10 +59,6 @@ std::optional<std::vector<std::uint32_t>> depsOf(const Program& program, std::si
     return std::vector<std::uint32_t>(indices->begin() + begin, indices->begin() + end);
 }
 
-std::size_t depCount(const Program& program) {
-    return sizeOf(program.dep_indices());
-}
-
 // Bytes of a tensor; nullopt for a negative dimension or a size that overflows 64 bits.
 std::optional<std::uint64_t> tensorBytes(const Tensor& tensor) {
     std::uint64_t bytes = dtypeSize(fromDType(tensor.dtype()));
@@ -76,6 +73,86 @@ std::optional<std::uint64_t> tensorBytes(const Tensor& tensor) {
     return bytes;
 }
 
+// The program in op order (expanded numbering): stored ops, and the generated ops of each
+// TileLoops kernel as one segment. An object without TileLoops kernels is its stored ops.
+struct Segment {
+    std::uint64_t first = 0; // op index in the program
+    std::uint64_t count = 1;
+    bool generated = false; // the ops of TileLoops kernel `index`, else stored op `index`
+    std::uint32_t index = 0;
+    std::optional<TileLoopCounts> counts; // generated: nullopt when the record is malformed
+};
+
+struct Layout {
+    std::uint64_t ops = 0;
+    std::optional<std::uint64_t> deps; // nullopt when a TileLoops record is malformed
+    std::vector<Segment> generated;    // in op order
+    bool tileLoops() const { return !generated.empty(); }
+};
+
+// Places stored ops in the positions the generated segments leave free: calls
+// `stored(position, index)` for stored ops from position `from` on while it returns true, and
+// `generated(segment)` for each segment; returns the number of ops.
+template <class Stored, class Generated>
+std::uint64_t walkProgram(const Program& program, const std::vector<Segment>& generated,
+                          std::uint64_t from, Stored&& stored, Generated&& generatedVisit) {
+    const std::uint64_t storedCount = sizeOf(program.ops());
+    std::uint64_t at = 0, next = 0;
+    bool more = true;
+    auto fill = [&](std::uint64_t until) {
+        const std::uint64_t n = until > at ? std::min(until - at, storedCount - next) : 0;
+        for (std::uint64_t i = std::max(from, at) - at; more && i < n; ++i)
+            more = stored(at + i, static_cast<std::uint32_t>(next + i));
+        at += n;
+        next += n;
+    };
+    for (const Segment& segment : generated) {
+        fill(segment.first);
+        generatedVisit(segment);
+        at = segment.first + segment.count;
+    }
+    fill(UINT64_MAX);
+    return at;
+}
+
+// Unverified programs degrade: a malformed record keeps its op_count and shows "?" counts; a
+// kernel whose range overlaps an earlier TileLoops kernel's is left out.
+Layout programLayout(const Program& program) {
+    Layout layout;
+    std::uint64_t end = 0, deps = sizeOf(program.dep_indices());
+    bool depsKnown = true;
+    for (std::uint32_t k = 0; k < sizeOf(program.kernels()); ++k) {
+        const Kernel& kernel = *kernelAt(program, k);
+        if (kernel.ops_encoding() != OpsEncoding::TileLoops || kernel.first_op() < end)
+            continue;
+        Segment segment{.first = kernel.first_op(),
+                        .count = kernel.op_count(),
+                        .generated = true,
+                        .index = k,
+                        .counts = std::nullopt};
+        if (auto loops = decodeTileLoops(program, k))
+            if (auto counts = countTileLoops(*loops))
+                segment.counts = *counts;
+        depsKnown = depsKnown && segment.counts;
+        deps += segment.counts ? segment.counts->deps : 0;
+        end = segment.first + segment.count;
+        layout.generated.push_back(segment);
+    }
+    layout.deps = depsKnown ? std::optional(deps) : std::nullopt;
+    layout.ops = walkProgram(
+        program, layout.generated, UINT64_MAX, [](std::uint64_t, std::uint32_t) { return false; },
+        [](const Segment&) {});
+    return layout;
+}
+
+// Compute ops a TileLoops kernel generates: its tiles (MatMul: output tiles x K steps).
+std::uint64_t computeSteps(const TileLoops& loops) {
+    std::uint64_t steps = 1;
+    for (std::size_t d = 0; d < 4; ++d)
+        steps *= (std::uint64_t{loops.shape.iteration[d]} + loops.tile[d] - 1) / loops.tile[d];
+    return steps;
+}
+
 // The ops shown: [first, end), clamped to the program.
 struct OpRange {
     std::size_t first = 0;
@@ -83,8 +160,8 @@ struct OpRange {
     bool limited = false; // true when some ops are not shown
 };
 
-OpRange shownOps(const Program& program, const DisasmOptions& options) {
-    const std::size_t total = sizeOf(program.ops());
+OpRange shownOps(const Layout& layout, const DisasmOptions& options) {
+    const std::size_t total = layout.ops;
     OpRange range;
     range.first = static_cast<std::size_t>(std::min<std::uint64_t>(options.opsFirst, total));
     const std::uint64_t room = total - range.first;
@@ -107,6 +184,16 @@ std::string_view opKindName(OpKind kind) {
         return "barrier";
     case OpKind::Reserve:
         return "reserve";
+    }
+    return "?";
+}
+
+std::string_view opsEncodingName(OpsEncoding encoding) {
+    switch (encoding) {
+    case OpsEncoding::Explicit:
+        return "explicit";
+    case OpsEncoding::TileLoops:
+        return "tile-loops";
     }
     return "?";
 }
@@ -383,9 +470,11 @@ void appendHeaderText(std::string& out, const Program& program, const DisasmOpti
     if (options.fileSize)
         out += fmt::format("  size {} bytes", *options.fileSize);
     out += "\n";
-    out += fmt::format("; {}  {}  {}  {}  {}\n", plural(sizeOf(program.tensors()), "tensor"),
-                       plural(sizeOf(program.kernels()), "kernel"),
-                       plural(sizeOf(program.ops()), "op"), plural(depCount(program), "dep"),
+    const Layout layout = programLayout(program);
+    out += fmt::format("; {}  {}  {}{}  {}  {}\n", plural(sizeOf(program.tensors()), "tensor"),
+                       plural(sizeOf(program.kernels()), "kernel"), plural(layout.ops, "op"),
+                       layout.tileLoops() ? fmt::format(" ({} stored)", sizeOf(program.ops())) : "",
+                       layout.deps ? plural(*layout.deps, "dep") : std::string("? deps"),
                        plural(sizeOf(program.graph()), "graph node"));
 }
 
@@ -461,6 +550,29 @@ std::string kernelOpsText(const Kernel& kernel) {
                        std::uint64_t{kernel.first_op()} + kernel.op_count() - 1, kernel.op_count());
 }
 
+// A TileLoops kernel's record beyond the 2.x fields, and what it expands to:
+// "tile-loops  load from [EXT, L3]  ready after [-, 69]  store to L3  4 compute steps  22 ops
+// 25 deps". A record the generator cannot read prints its error.
+std::string tileLoopsText(const Program& program, std::uint32_t index) {
+    const Kernel& kernel = *kernelAt(program, index);
+    if (kernel.ops_encoding() != OpsEncoding::TileLoops)
+        return fmt::format("ops-encoding {}", static_cast<unsigned>(kernel.ops_encoding()));
+    auto loops = decodeTileLoops(program, index);
+    if (!loops)
+        return "tile-loops  ? (" + loops.error().message + ")";
+    std::vector<std::string> levels, ready;
+    for (std::size_t i = 0; i < loops->inputs.size(); ++i) {
+        levels.emplace_back(memoryLevelName(loops->inputLevels[i]));
+        ready.push_back(loops->inputReady[i] < 0 ? "-" : fmt::format("{}", loops->inputReady[i]));
+    }
+    const auto counts = countTileLoops(*loops);
+    return fmt::format("tile-loops  load from [{}]  ready after [{}]  store to {}  {}  {}",
+                       fmt::join(levels, ", "), fmt::join(ready, ", "),
+                       memoryLevelName(loops->outputLevel),
+                       plural(computeSteps(*loops), "compute step"),
+                       counts ? plural(counts->deps, "dep") : std::string("? deps"));
+}
+
 void appendKernelsText(std::string& out, const Program& program) {
     out += fmt::format("kernels ({}):\n", sizeOf(program.kernels()));
     for (std::size_t i = 0; i < sizeOf(program.kernels()); ++i) {
@@ -478,6 +590,8 @@ void appendKernelsText(std::string& out, const Program& program) {
                            loopOrderText(kernel));
         out += fmt::format("{}tiling {}  {}\n", continuation, tilingsText(kernel),
                            kernelOpsText(kernel));
+        if (kernel.ops_encoding() != OpsEncoding::Explicit)
+            out += continuation + tileLoopsText(program, static_cast<std::uint32_t>(i)) + "\n";
     }
 }
 
@@ -555,37 +669,91 @@ std::vector<std::string> opRow(const Program& program, std::size_t index, bool w
     return row;
 }
 
-void appendMoreOpsNote(std::string& out, const Program& program, const OpRange& range) {
+void appendMoreOpsNote(std::string& out, const Layout& layout, const OpRange& range) {
     if (!range.limited)
         return;
-    out +=
-        fmt::format("  ... showing ops {}..{} of {}\n", range.first,
-                    range.end == range.first ? range.first : range.end - 1, sizeOf(program.ops()));
+    out += fmt::format("  ... showing ops {}..{} of {}\n", range.first,
+                       range.end == range.first ? range.first : range.end - 1, layout.ops);
+}
+
+// The stored ops and generated segments with an op in the range shown, in op order.
+template <class Visit>
+void forShownSegments(const Program& program, const Layout& layout, const OpRange& range,
+                      Visit&& visit) {
+    walkProgram(
+        program, layout.generated, range.first,
+        [&](std::uint64_t at, std::uint32_t index) {
+            if (at >= range.end)
+                return false;
+            visit(
+                Segment{.first = at, .count = 1, .generated = false, .index = index, .counts = {}});
+            return true;
+        },
+        [&](const Segment& segment) {
+            if (segment.first < range.end && segment.first + segment.count > range.first)
+                visit(segment);
+        });
+}
+
+std::string segmentRange(const Segment& segment) {
+    return fmt::format("{}..{}", segment.first, segment.first + segment.count - 1);
+}
+
+std::string generatedDepsText(const Segment& segment) {
+    return segment.counts ? plural(segment.counts->deps, "dep") : std::string("? deps");
+}
+
+// A TileLoops kernel's ops, folded into one row ("kpu-disasm --expand" lists them).
+std::vector<std::string> generatedRow(const Program& program, const Segment& segment,
+                                      bool withDeps) {
+    std::vector<std::string> row{segmentRange(segment),
+                                 "tile-loops",
+                                 "",
+                                 kernelRef(program, segment.index),
+                                 plural(segment.count, "op"),
+                                 ""};
+    if (withDeps)
+        row.push_back(generatedDepsText(segment));
+    return row;
 }
 
 void appendOpsText(std::string& out, const Program& program, const DisasmOptions& options) {
-    const OpRange range = shownOps(program, options);
-    out += fmt::format("ops ({}):\n", sizeOf(program.ops()));
+    const Layout layout = programLayout(program);
+    const OpRange range = shownOps(layout, options);
+    out += fmt::format("ops ({}):\n", layout.ops);
     Table table;
-    for (std::size_t i = range.first; i < range.end; ++i)
-        table.add(opRow(program, i, options.has(DisasmSection::Deps)));
+    const bool withDeps = options.has(DisasmSection::Deps);
+    forShownSegments(program, layout, range, [&](const Segment& segment) {
+        if (segment.generated) {
+            table.add(generatedRow(program, segment, withDeps));
+            return;
+        }
+        auto row = opRow(program, segment.index, withDeps);
+        row[0] = fmt::format("{}", segment.first);
+        table.add(std::move(row));
+    });
     table.render(out, "  ");
-    appendMoreOpsNote(out, program, range);
+    appendMoreOpsNote(out, layout, range);
 }
 
 // Dependencies alone (ops section off): only ops that have any, as "op <- deps".
 void appendDepsText(std::string& out, const Program& program, const DisasmOptions& options) {
-    const OpRange range = shownOps(program, options);
-    out += fmt::format("deps ({}):\n", depCount(program));
+    const Layout layout = programLayout(program);
+    const OpRange range = shownOps(layout, options);
+    out += fmt::format("deps ({}):\n", layout.deps ? fmt::format("{}", *layout.deps) : "?");
     Table table;
-    for (std::size_t i = range.first; i < range.end; ++i) {
-        const auto deps = depsOf(program, i);
+    forShownSegments(program, layout, range, [&](const Segment& segment) {
+        if (segment.generated) {
+            table.add({segmentRange(segment), "<-", "tile-loops: " + generatedDepsText(segment)});
+            return;
+        }
+        const auto deps = depsOf(program, segment.index);
         if (deps && deps->empty())
-            continue;
-        table.add({fmt::format("{}", i), "<-", deps ? depListText(*deps) : "?"});
-    }
+            return;
+        table.add({fmt::format("{}", segment.first), "<-", deps ? depListText(*deps) : "?"});
+    });
     table.render(out, "  ");
-    appendMoreOpsNote(out, program, range);
+    appendMoreOpsNote(out, layout, range);
 }
 
 void appendHintsText(std::string& out, const Program& program) {
@@ -679,6 +847,10 @@ Json jsonGraphNode(const Program& program, std::size_t index) {
 }
 
 Json jsonKernel(const Kernel& kernel, std::size_t index) {
+    Json inputLevels = Json::array();
+    for (std::size_t i = 0; i < sizeOf(kernel.input_levels()); ++i)
+        inputLevels.push_back(
+            jsonLevelName(kernel.input_levels()->Get(static_cast<flatbuffers::uoffset_t>(i))));
     Json tilings = Json::array();
     if (kernel.tilings()) {
         for (const LevelTiling* tiling : *kernel.tilings())
@@ -698,7 +870,11 @@ Json jsonKernel(const Kernel& kernel, std::size_t index) {
                 {"loop_order", jsonArray(kernel.loop_order())},
                 {"first_op", kernel.first_op()},
                 {"op_count", kernel.op_count()},
-                {"params", jsonParams(kernel.params())}};
+                {"params", jsonParams(kernel.params())},
+                {"ops_encoding", opsEncodingName(kernel.ops_encoding())},
+                {"input_levels", std::move(inputLevels)},
+                {"input_ready", jsonArray(kernel.input_ready())},
+                {"output_level", jsonLevelName(kernel.output_level())}};
 }
 
 Json jsonDeps(const Program& program, std::size_t index) {
@@ -752,16 +928,37 @@ void addHeaderJson(Json& json, const Program& program, const DisasmOptions& opti
         json["size_bytes"] = *options.fileSize;
 }
 
+// A TileLoops kernel's ops, folded into one record.
+Json jsonGenerated(const Segment& segment) {
+    return Json{{"index", segment.first},
+                {"kind", "tile-loops"},
+                {"kernel", segment.index},
+                {"op_count", segment.count},
+                {"dep_count", segment.counts ? Json(segment.counts->deps) : Json(nullptr)}};
+}
+
 void addOpsJson(Json& json, const Program& program, const DisasmOptions& options) {
-    const OpRange range = shownOps(program, options);
-    json["op_count"] = sizeOf(program.ops());
+    const Layout layout = programLayout(program);
+    const OpRange range = shownOps(layout, options);
+    json["op_count"] = layout.ops;
     if (range.limited)
         json["op_range"] = Json{{"first", range.first}, {"count", range.end - range.first}};
     const bool withOps = options.has(DisasmSection::Ops);
     const bool withDeps = options.has(DisasmSection::Deps);
     Json list = Json::array();
-    for (std::size_t i = range.first; i < range.end; ++i)
-        list.push_back(withOps ? jsonOp(program, i, withDeps) : jsonDeps(program, i));
+    forShownSegments(program, layout, range, [&](const Segment& segment) {
+        if (segment.generated) {
+            list.push_back(jsonGenerated(segment));
+            return;
+        }
+        if (!withOps) {
+            list.push_back(jsonDeps(program, segment.index));
+            return;
+        }
+        Json op = jsonOp(program, segment.index, withDeps);
+        op["index"] = segment.first;
+        list.push_back(std::move(op));
+    });
     json[withOps ? "ops" : "deps"] = std::move(list);
 }
 

@@ -33,11 +33,13 @@ Expected<const Program*> verifyStructure(std::span<const std::uint8_t> bytes,
                     "truncated table or vector out of bounds)",
                     sourceName);
     const Program* program = GetProgram(bytes.data());
-    if (program->format_major() != kFormatMajor)
-        // Minor versions only add fields older readers may ignore; the major version must match.
+    if (program->format_major() < kOldestFormatMajor || program->format_major() > kFormatMajor)
+        // Minor versions only add fields older readers may ignore; the major version must be one
+        // this reader understands (2.x objects are 3.x objects without TileLoops kernels).
         return fail("{}: error: object format version {}.{} is not supported; this loader reads "
-                    "version {}.x",
-                    sourceName, program->format_major(), program->format_minor(), kFormatMajor);
+                    "versions {}.x and {}.x",
+                    sourceName, program->format_major(), program->format_minor(),
+                    kOldestFormatMajor, kFormatMajor);
     return program;
 }
 

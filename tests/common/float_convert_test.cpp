@@ -1,7 +1,10 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <random>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -234,6 +237,134 @@ TEST(Bulk, UnalignedBuffers) {
     std::vector<float> back(17);
     convertToF32(DType::F16, raw16.data() + 1, back.data(), back.size());
     EXPECT_EQ(back, many);
+}
+
+// The vector paths (F16C / AVX2, taken for whole groups of 8 elements when the CPU has them)
+// against the scalar conversions, element by element, over every length up to 67 so that the
+// vector bodies and the scalar tails both run, at odd (unaligned) offsets.
+std::vector<float> specialFloats(std::size_t n, std::uint32_t seed) {
+    const float inf = std::numeric_limits<float>::infinity();
+    const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                              -std::numeric_limits<float>::quiet_NaN(),
+                              std::bit_cast<float>(0x7F800001u), // signalling NaN
+                              inf,
+                              -inf,
+                              0.0f,
+                              -0.0f,
+                              1e-40f,
+                              -1e-40f,
+                              6e-8f,
+                              3e-5f,
+                              65504.0f,
+                              65520.0f,
+                              2.5f,
+                              -2.5f,
+                              126.5f,
+                              127.5f,
+                              -128.5f,
+                              -129.0f,
+                              2147483520.0f,
+                              2147483648.0f,
+                              -2147483648.0f,
+                              -3e9f,
+                              3e38f,
+                              std::bit_cast<float>(0x3F808000u),
+                              std::bit_cast<float>(0x3F818000u)};
+    std::mt19937 gen(seed);
+    std::uniform_real_distribution<float> dist(-300.0f, 300.0f);
+    std::vector<float> v(n);
+    for (float& x : v)
+        x = gen() % 3 == 0 ? specials[gen() % std::size(specials)] : dist(gen);
+    return v;
+}
+
+template <class Fn>
+void forLengthsUpTo67(Fn fn) {
+    for (std::size_t n = 1; n <= 67; ++n)
+        fn(n, static_cast<std::uint32_t>(n));
+}
+
+TEST(Bulk, FromF32MatchesScalarBitForBit) {
+    forLengthsUpTo67([](std::size_t n, std::uint32_t seed) {
+        const std::vector<float> src = specialFloats(n, seed);
+        std::vector<std::uint8_t> i8(n + 1), i32(4 * n + 1), f16(2 * n + 1), bf16(2 * n + 1);
+        convertFromF32(DType::I8, src.data(), i8.data() + 1, n);
+        convertFromF32(DType::I32, src.data(), i32.data() + 1, n);
+        convertFromF32(DType::F16, src.data(), f16.data() + 1, n);
+        convertF32ToBf16(src.data(), bf16.data() + 1, n);
+        for (std::size_t i = 0; i < n; ++i) {
+            SCOPED_TRACE("n " + std::to_string(n) + " at " + std::to_string(i) + " value " +
+                         std::to_string(src[i]));
+            std::int8_t b8 = 0;
+            std::int32_t b32 = 0;
+            std::uint16_t h = 0, bh = 0;
+            std::memcpy(&b8, i8.data() + 1 + i, 1);
+            std::memcpy(&b32, i32.data() + 1 + 4 * i, 4);
+            std::memcpy(&h, f16.data() + 1 + 2 * i, 2);
+            std::memcpy(&bh, bf16.data() + 1 + 2 * i, 2);
+            std::int8_t w8 = 0;
+            std::int32_t w32 = 0;
+            convertFromF64(DType::I8, std::vector<double>{src[i]}.data(), &w8, 1);
+            convertFromF64(DType::I32, std::vector<double>{src[i]}.data(), &w32, 1);
+            ASSERT_EQ(b8, w8);
+            ASSERT_EQ(b32, w32);
+            ASSERT_EQ(h, f32ToF16(src[i]));
+            ASSERT_EQ(bh, f32ToBf16(src[i]));
+        }
+    });
+}
+
+TEST(Bulk, ToF32MatchesScalarBitForBit) {
+    forLengthsUpTo67([](std::size_t n, std::uint32_t seed) {
+        std::mt19937 gen(seed);
+        std::vector<std::uint8_t> raw(4 * n + 1);
+        for (auto& b : raw)
+            b = static_cast<std::uint8_t>(gen());
+        for (DType t : {DType::F16, DType::I8, DType::I32, DType::F8E4M3}) {
+            std::vector<float> got(n);
+            convertToF32(t, raw.data() + 1, got.data(), n);
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::uint8_t* p = raw.data() + 1 + i * dtypeSize(t);
+                float want = 0;
+                if (t == DType::F16) {
+                    std::uint16_t h = 0;
+                    std::memcpy(&h, p, 2);
+                    want = f16ToF32(h);
+                } else if (t == DType::F8E4M3) {
+                    want = f8e4m3ToF32(*p);
+                } else if (t == DType::I8) {
+                    want = static_cast<float>(static_cast<std::int8_t>(*p));
+                } else {
+                    std::int32_t v = 0;
+                    std::memcpy(&v, p, 4);
+                    want = static_cast<float>(v);
+                }
+                ASSERT_EQ(bitsOf(got[i]), bitsOf(want))
+                    << "type " << static_cast<int>(t) << " n " << n << " at " << i;
+            }
+        }
+        std::vector<float> bf(n);
+        convertBf16ToF32(raw.data() + 1, bf.data(), n);
+        for (std::size_t i = 0; i < n; ++i) {
+            std::uint16_t h = 0;
+            std::memcpy(&h, raw.data() + 1 + 2 * i, 2);
+            ASSERT_EQ(bitsOf(bf[i]), static_cast<std::uint32_t>(h) << 16);
+        }
+    });
+}
+
+TEST(Bf16, KnownValuesAndRounding) {
+    EXPECT_EQ(f32ToBf16(1.0f), 0x3F80);
+    EXPECT_EQ(f32ToBf16(-2.0f), 0xC000);
+    EXPECT_EQ(f32ToBf16(std::bit_cast<float>(0x3F808000u)), 0x3F80); // tie to even (down)
+    EXPECT_EQ(f32ToBf16(std::bit_cast<float>(0x3F818000u)), 0x3F82); // tie to even (up)
+    EXPECT_EQ(f32ToBf16(std::bit_cast<float>(0x3F808001u)), 0x3F81);
+    EXPECT_EQ(f32ToBf16(std::numeric_limits<float>::infinity()), 0x7F80);
+    EXPECT_EQ(f32ToBf16(3.4028235e38f), 0x7F80);                     // rounds up to infinity
+    EXPECT_EQ(f32ToBf16(std::bit_cast<float>(0x7F800001u)), 0x7FC0); // quieted NaN
+    EXPECT_EQ(f32ToBf16(-0.0f), 0x8000);
+    EXPECT_EQ(bf16ToF32(0x3F80), 1.0f);
+    EXPECT_EQ(bitsOf(bf16ToF32(0x0001)), 0x00010000u); // subnormal kept
 }
 
 } // namespace

@@ -6,6 +6,7 @@
 #include <array>
 #include <cctype>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -28,6 +29,7 @@
 #include "kpu/compiler/tile_optimizer.h"
 #include "kpu/schema/kernel_regions.h"
 #include "kpu/schema/object.h"
+#include "kpu/schema/tile_loops.h"
 #include "support/dfg_writer.h"
 #include "support/failure_capture.h"
 #include "support/test_configs.h"
@@ -1104,6 +1106,90 @@ TEST(Lowering, SerializeRoundTripsThroughVerifier) {
     auto verified = dfx::verifyStructure(bytes, "mm.kpu");
     ASSERT_TRUE(verified.has_value()) << verified.error().message;
     EXPECT_EQ((*verified)->ops()->size(), r->program.ops.size());
+}
+
+// Without explicitOps the compiler stores only the Reserve ops: every kernel is a TileLoops
+// record, numbered in the program as if its ops were there, and expanding each record with the
+// shared generator at its place gives back the explicit program, op by op and dep by dep.
+TEST(TileLoops, CompactLoweringExpandsToTheExplicitProgram) {
+    for (const char* example :
+         {"matmul.dfg", "mlp.dfg", "attention.dfg", "cnn.dfg", "matmul_chained_mixed.dfg"}) {
+        SCOPED_TRACE(example);
+        const std::string path = std::string(KPU_SOURCE_DIR) + "/examples/" + example;
+        auto x = compileDfgFile(path, {});
+        auto c = compileDfgFile(path, {.explicitOps = false});
+        ASSERT_TRUE(x && c);
+        const dfx::ProgramT& compact = c->program;
+        for (const dfx::Op& op : compact.ops)
+            EXPECT_EQ(op.kind(), dfx::OpKind::Reserve);
+        std::vector<dfx::Op> ops;
+        std::vector<std::uint32_t> offsets{0}, indices;
+        std::size_t stored = 0;
+        auto copyStored = [&](std::size_t until) {
+            for (; ops.size() < until && stored < compact.ops.size(); ++stored) {
+                ops.push_back(compact.ops[stored]);
+                offsets.push_back(static_cast<std::uint32_t>(indices.size()));
+            }
+        };
+        for (std::uint32_t k = 0; k < compact.kernels.size(); ++k) {
+            const dfx::KernelT& kernel = *compact.kernels[k];
+            EXPECT_EQ(kernel.ops_encoding, dfx::OpsEncoding::TileLoops);
+            EXPECT_EQ(x->program.kernels[k]->ops_encoding, dfx::OpsEncoding::Explicit);
+            EXPECT_EQ(kernel.first_op, x->program.kernels[k]->first_op);
+            EXPECT_EQ(kernel.op_count, x->program.kernels[k]->op_count);
+            const auto* object = dfx::GetProgram(c->object.data());
+            auto loops = dfx::decodeTileLoops(*object, k);
+            ASSERT_TRUE(loops) << loops.error().message;
+            auto counts = dfx::countTileLoops(*loops);
+            ASSERT_TRUE(counts);
+            EXPECT_EQ(counts->ops, kernel.op_count);
+            copyStored(kernel.first_op);
+            dfx::expandTileLoops(*loops, ops, offsets, indices);
+        }
+        copyStored(SIZE_MAX);
+        ASSERT_EQ(ops.size(), x->program.ops.size());
+        for (std::size_t i = 0; i < ops.size(); ++i)
+            ASSERT_EQ(std::memcmp(&ops[i], &x->program.ops[i], sizeof(dfx::Op)), 0) << "op " << i;
+        EXPECT_EQ(offsets, x->program.dep_offsets);
+        EXPECT_EQ(indices, x->program.dep_indices);
+        EXPECT_EQ(compact.hints->external_bytes, x->program.hints->external_bytes);
+        EXPECT_EQ(compact.hints->compute_cycles, x->program.hints->compute_cycles);
+        EXPECT_LT(c->object.size(), x->object.size());
+    }
+}
+
+// The counts are exact and cheap: the expansion of a record has exactly countTileLoops ops and
+// dependencies (a batched GEMM with C and a bias, on-chip and external operands mixed).
+TEST(TileLoops, CountsMatchTheExpansion) {
+    dfx::TileLoops loops;
+    loops.shape.kind = Operator::MatMul;
+    loops.shape.params.biasInput = 3;
+    loops.shape.inputs = {{1, 3, 40, 24}, {1, 3, 24, 36}, {1, 3, 40, 36}, {1, 1, 1, 36}};
+    loops.shape.output = {1, 3, 40, 36};
+    loops.shape.iteration = {3, 40, 36, 24};
+    loops.shape.inputBatched = {1, 1, 1, 0};
+    loops.tile = {1, 16, 16, 8};
+    loops.loopOrder = {0, 2, 1, 3};
+    loops.inputs = {0, 1, 2, 3};
+    loops.inputLevels = {dfx::MemoryLevel::L3, dfx::MemoryLevel::External,
+                         dfx::MemoryLevel::External, dfx::MemoryLevel::L3};
+    loops.inputReady = {4, -1, 2, -1};
+    loops.output = 4;
+    loops.firstOp = 10;
+    for (dfx::MemoryLevel out : {dfx::MemoryLevel::External, dfx::MemoryLevel::L3}) {
+        loops.outputLevel = out;
+        auto counts = dfx::countTileLoops(loops);
+        ASSERT_TRUE(counts);
+        std::vector<dfx::Op> ops;
+        std::vector<std::uint32_t> offsets{0}, indices;
+        dfx::expandTileLoops(loops, ops, offsets, indices);
+        EXPECT_EQ(ops.size(), counts->ops);
+        EXPECT_EQ(indices.size(), counts->deps);
+        EXPECT_EQ(ops.back().kind(), dfx::OpKind::Barrier);
+        for (std::size_t i = 0; i < ops.size(); ++i)
+            for (std::uint32_t d = offsets[i]; d < offsets[i + 1]; ++d)
+                EXPECT_LT(indices[d], loops.firstOp + i); // program order
+    }
 }
 
 } // namespace

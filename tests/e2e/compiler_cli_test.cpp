@@ -1,5 +1,6 @@
 // kpu-kernel-compiler's own options: --emit-dfx, --emit-graph, the default output name, --batch,
-// --dataflow.
+// --dataflow, --explicit-ops (and the equivalence of the compact and explicit objects).
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -8,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "kpu/common/file_io.h"
+#include "kpu/loader/loader.h"
+#include "kpu/loader/object_expansion.h"
 #include "support/dfg_writer.h"
 #include "support/run_command.h"
 
@@ -22,9 +25,17 @@ TEST(CompilerCli, EmitDfxPrintsTheProgramAsText) {
     auto r =
         runCommand({KPU_COMPILER_EXE, dir.file("g.dfg"), "-o", dir.file("g.kpu"), "--emit-dfx"});
     ASSERT_EQ(r.exitCode, 0) << r.err;
-    EXPECT_NE(r.out.find("; KPU object  format 2.0"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("compute"), std::string::npos);
-    EXPECT_NE(r.out.find("acc"), std::string::npos); // K = 3000 spans several L2 tiles
+    EXPECT_NE(r.out.find("; KPU object  format 3.0"), std::string::npos) << r.out;
+    // The kernel is a tile-loop record: one row in the ops listing.
+    EXPECT_NE(r.out.find("tile-loops  load from [EXT, EXT]"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("0..102  tile-loops  k0 matmul#2  103 ops  102 deps"), std::string::npos)
+        << r.out;
+    auto x = runCommand({KPU_COMPILER_EXE, dir.file("g.dfg"), "-o", dir.file("x.kpu"), "--emit-dfx",
+                         "--explicit-ops"});
+    ASSERT_EQ(x.exitCode, 0) << x.err;
+    EXPECT_NE(x.out.find("compute"), std::string::npos);
+    EXPECT_NE(x.out.find("acc"), std::string::npos); // K = 3000 spans several L2 tiles
+    EXPECT_EQ(x.out.find("tile-loops"), std::string::npos);
     EXPECT_TRUE(std::filesystem::exists(dir.file("g.kpu")));
 }
 
@@ -143,9 +154,109 @@ TEST(CompilerCli, AbsurdlyLargeGraphIsRefusedQuickly) {
     EXPECT_NE(
         r.err.find(
             "error: node 2 'matmul' (MATMUL): needs 478211768 tile steps; a program holds at most "
-            "40000000 ops"),
+            "16777216 ops"),
         std::string::npos)
         << r.err;
+}
+
+// The loader's expansion of a compact object (TileLoops kernels, the default) is the object
+// --explicit-ops writes, op by op and dependency by dependency, with the same kernels and hints.
+void expectSameProgram(const std::string& dfg, const std::vector<std::string>& flags) {
+    ScratchDir dir("equivalence");
+    std::vector<std::string> compact{KPU_COMPILER_EXE, dfg, "-o", dir.file("c.kpu")};
+    compact.insert(compact.end(), flags.begin(), flags.end());
+    std::vector<std::string> explicitOps = compact;
+    explicitOps[3] = dir.file("x.kpu");
+    explicitOps.push_back("--explicit-ops");
+    for (const auto& cmd : {compact, explicitOps}) {
+        auto r = runCommand(cmd);
+        ASSERT_EQ(r.exitCode, 0) << r.err;
+    }
+    auto c = loader::loadObject(dir.file("c.kpu"));
+    auto x = loader::loadObject(dir.file("x.kpu"));
+    ASSERT_TRUE(c) << c.error().message;
+    ASSERT_TRUE(x) << x.error().message;
+    EXPECT_TRUE(loader::hasTileLoops(*c->stored));
+    EXPECT_FALSE(loader::hasTileLoops(*x->stored));
+    EXPECT_LT(c->bytes.size(), x->bytes.size());
+    const dfx::Program& a = *c->program;
+    const dfx::Program& b = *x->program;
+    ASSERT_EQ(a.ops()->size(), b.ops()->size());
+    for (std::uint32_t i = 0; i < a.ops()->size(); ++i)
+        ASSERT_EQ(std::memcmp(a.ops()->Get(i), b.ops()->Get(i), sizeof(dfx::Op)), 0) << "op " << i;
+    auto vec = [](const flatbuffers::Vector<std::uint32_t>* v) {
+        return std::vector<std::uint32_t>(v->begin(), v->end());
+    };
+    EXPECT_EQ(vec(a.dep_offsets()), vec(b.dep_offsets()));
+    EXPECT_EQ(vec(a.dep_indices()), vec(b.dep_indices()));
+    ASSERT_EQ(a.kernels()->size(), b.kernels()->size());
+    for (std::uint32_t k = 0; k < a.kernels()->size(); ++k) {
+        const dfx::Kernel& ka = *a.kernels()->Get(k);
+        const dfx::Kernel& kb = *b.kernels()->Get(k);
+        EXPECT_EQ(ka.ops_encoding(), dfx::OpsEncoding::Explicit);
+        EXPECT_EQ(ka.first_op(), kb.first_op());
+        EXPECT_EQ(ka.op_count(), kb.op_count());
+    }
+    ASSERT_TRUE(a.hints() && b.hints());
+    EXPECT_EQ(a.hints()->external_bytes(), b.hints()->external_bytes());
+    EXPECT_EQ(a.hints()->compute_cycles(), b.hints()->compute_cycles());
+    // The disassembler lists the expansion exactly as the explicit object, but for the size.
+    auto dc = runCommand({KPU_DISASM_EXE, "--expand", dir.file("c.kpu")});
+    auto dx = runCommand({KPU_DISASM_EXE, dir.file("x.kpu")});
+    auto dropSize = [](std::string text) {
+        const auto at = text.find("  size ");
+        return text.erase(at, text.find('\n', at) - at);
+    };
+    EXPECT_EQ(dropSize(dc.out), dropSize(dx.out));
+}
+
+TEST(CompactObjects, ExpandToTheExplicitProgram) {
+    const std::string examples = std::string(KPU_SOURCE_DIR) + "/examples/";
+    for (const char* example : {"matmul.dfg", "matmul_4x16x4.dfg", "matmul_chained_mixed.dfg",
+                                "mlp.dfg", "attention.dfg", "cnn.dfg"}) {
+        SCOPED_TRACE(example);
+        expectSameProgram(examples + example, {});
+    }
+    SCOPED_TRACE("dataflows, no fusion, MobileNet v2, batched and broadcast GEMMs");
+    expectSameProgram(examples + "mlp.dfg", {"--dataflow", "ws"});
+    expectSameProgram(examples + "mlp.dfg", {"--dataflow", "is", "--no-fuse"});
+    expectSameProgram(kCorpus + "/branes-ai+dfa-dynamics/data/dl/convolution/mobilenet_v2.dfg", {});
+    ScratchDir dir("equivalence_gen");
+    ASSERT_TRUE(writeTextFile(dir.file("tall.dfg"),
+                              matmulDfg("g", {4096, 64}, {64, 64}, {4096, 64}))); // ws by default
+    expectSameProgram(dir.file("tall.dfg"), {});
+    expectSameProgram(dir.file("tall.dfg"), {"--dataflow", "is"});
+    ASSERT_TRUE(
+        writeTextFile(dir.file("batched.dfg"), matmulDfg("g", {2, 3, 40, 24}, {2, 3, 24, 36},
+                                                         {2, 3, 40, 36}, {2, 3, 40, 36})));
+    expectSameProgram(dir.file("batched.dfg"), {});
+    ASSERT_TRUE(writeTextFile(dir.file("broadcast.dfg"),
+                              matmulDfg("g", {4, 40, 24}, {24, 36}, {4, 40, 36})));
+    expectSameProgram(dir.file("broadcast.dfg"), {});
+}
+
+// A 4096^3 GEMM has 1.4 M ops; its compact object is a few hundred bytes.
+TEST(CompactObjects, SizeFollowsTilesNotOps) {
+    ScratchDir dir("gemm4096");
+    ASSERT_TRUE(
+        writeTextFile(dir.file("g.dfg"), matmulDfg("g", {4096, 4096}, {4096, 4096}, {4096, 4096})));
+    auto r = runCommand({KPU_COMPILER_EXE, dir.file("g.dfg"), "-o", dir.file("g.kpu")});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_LT(std::filesystem::file_size(dir.file("g.kpu")), 4096u);
+    auto dump = runCommand({KPU_DISASM_EXE, "--section", "header", dir.file("g.kpu")});
+    EXPECT_NE(dump.out.find("ops (0 stored)"), std::string::npos) << dump.out;
+}
+
+// Objects written by the 2.0 compiler (checked in: tests/fixtures/objects) still run.
+TEST(CompactObjects, Format2ObjectsStillRun) {
+    for (const char* name : {"fused_matmul_bias_relu.v2.kpu", "mlp.v2.kpu"}) {
+        const std::string object = std::string(KPU_FIXTURES_DIR) + "/objects/" + name;
+        auto run = runCommand({KPU_LOADER_EXE, object});
+        EXPECT_EQ(run.exitCode, 0) << name << run.out << run.err;
+        auto dump = runCommand({KPU_DISASM_EXE, object});
+        EXPECT_EQ(dump.exitCode, 0) << dump.err;
+        EXPECT_NE(dump.out.find("; KPU object  format 2.0"), std::string::npos) << dump.out;
+    }
 }
 
 } // namespace

@@ -1,6 +1,6 @@
-// Golden kpu-disasm output (text and JSON) of the example graphs and of small fixtures. To
-// regenerate after an intended format change: KPU_UPDATE_GOLDEN=1 ctest -R Golden, then review
-// the diff.
+// Golden kpu-disasm output (text and JSON, compact and --expand) of the example graphs and of
+// small fixtures. To regenerate after an intended format change: KPU_UPDATE_GOLDEN=1 ctest -R
+// Golden, then review the diff.
 #include <cstdlib>
 #include <filesystem>
 
@@ -62,6 +62,17 @@ TEST(GoldenDisasm, MlpText) {
 TEST(GoldenDisasm, FusedMatmulBiasReluJson) {
     checkGolden("tests/golden/fused_matmul_bias_relu.dfg", {"--json"},
                 "fused_matmul_bias_relu.disasm.json");
+}
+// --expand: the ops the loader generates for the tile-loop kernels, one by one.
+TEST(GoldenDisasm, FusedMatmulBiasReluExpandedText) {
+    checkGolden("tests/golden/fused_matmul_bias_relu.dfg", {"--expand"},
+                "fused_matmul_bias_relu.expand.txt");
+}
+TEST(GoldenDisasm, MlpExpandedText) {
+    checkGolden("examples/mlp.dfg", {"--expand"}, "mlp.expand.txt");
+}
+TEST(GoldenDisasm, MlpExpandedJson) {
+    checkGolden("examples/mlp.dfg", {"--expand", "--json"}, "mlp.expand.json");
 }
 
 } // namespace

@@ -414,6 +414,13 @@ std::unique_ptr<KernelT> kernelFromJson(const Json& j) {
     k->first_op = j.at("first_op");
     k->op_count = j.at("op_count");
     k->params = paramsFromJson(j.at("params"));
+    k->ops_encoding =
+        enumByName<OpsEncoding>(j.at("ops_encoding"), {{"explicit", OpsEncoding::Explicit},
+                                                       {"tile-loops", OpsEncoding::TileLoops}});
+    for (const auto& level : j.at("input_levels"))
+        k->input_levels.push_back(levelOf(level));
+    k->input_ready = j.at("input_ready").get<std::vector<std::int64_t>>();
+    k->output_level = levelOf(j.at("output_level"));
     return k;
 }
 
@@ -496,7 +503,7 @@ TEST(DisasmText, MatMulGolden) {
     const Object object = objectOf(matmulProgram());
     DisasmOptions options;
     options.fileSize = 1234;
-    const std::string expected = R"(; KPU object  format 2.0  producer "kpu-kernel-compiler 0.1.0"
+    const std::string expected = R"(; KPU object  format 3.0  producer "kpu-kernel-compiler 0.1.0"
 ; source graph "non-batched-2-input-matmul"  file "examples/matmul.dfg"  size 1234 bytes
 ; 3 tensors  1 kernel  10 ops  18 deps  0 graph nodes
 tensors (3):
@@ -532,7 +539,7 @@ hints:
 // Every format-2.0 addition at once: alias, fused params, graph, reserve, acc + epilogue.
 TEST(DisasmText, FusedGolden) {
     const Object object = objectOf(fusedProgram());
-    const std::string expected = R"(; KPU object  format 2.0  producer "kpu-kernel-compiler 0.1.0"
+    const std::string expected = R"(; KPU object  format 3.0  producer "kpu-kernel-compiler 0.1.0"
 ; source graph "fused"  file "fused.dfg"
 ; 5 tensors  1 kernel  10 ops  9 deps  3 graph nodes
 tensors (5):
@@ -589,7 +596,7 @@ TEST(DisasmText, SectionsCanBeSelected) {
     EXPECT_EQ(text.find("ops ("), std::string::npos);
     EXPECT_NE(text.find("hints:"), std::string::npos);
     EXPECT_EQ(disassembleText(object.program(), only({DisasmSection::Header})),
-              "; KPU object  format 2.0  producer \"kpu-kernel-compiler 0.1.0\"\n"
+              "; KPU object  format 3.0  producer \"kpu-kernel-compiler 0.1.0\"\n"
               "; source graph \"fused\"  file \"fused.dfg\"\n"
               "; 5 tensors  1 kernel  10 ops  9 deps  3 graph nodes\n");
 }
@@ -1177,7 +1184,7 @@ TEST(DisasmJson, CompiledObjectRoundTrips) {
         EXPECT_FALSE(json.at("graph").empty());
         EXPECT_EQ(compiler::serializeProgram(programFromJson(json)), compiled->object);
         const std::string text = disassembleText(**program, {});
-        EXPECT_NE(text.find("; KPU object  format 2.0"), std::string::npos);
+        EXPECT_NE(text.find("; KPU object  format 3.0"), std::string::npos);
         EXPECT_NE(text.find("compute"), std::string::npos);
     }
     auto cnn = compiler::compileDfgFile(std::string(KPU_SOURCE_DIR) + "/examples/cnn.dfg", {});
@@ -1193,12 +1200,86 @@ TEST(DisasmJson, CompiledObjectRoundTrips) {
     EXPECT_NE(text.find("  reserve "), std::string::npos);
 }
 
+// Format 3.0: a TileLoops kernel prints its record and folds its ops into one row; op numbers
+// are program indices, the stored Reserve ops keeping their place.
+TEST(DisasmText, TileLoopKernelsCompactly) {
+    auto mlp = compiler::compileDfgFile(std::string(KPU_SOURCE_DIR) + "/examples/mlp.dfg",
+                                        {.explicitOps = false});
+    ASSERT_TRUE(mlp) << mlp.error().message;
+    auto program = loader::verifyObject(mlp->object, "mlp.kpu");
+    ASSERT_TRUE(program) << program.error().message;
+    const std::string text = disassembleText(**program, {});
+    EXPECT_NE(text.find("; 15 tensors  3 kernels  155 ops (2 stored)  153 deps  8 graph nodes\n"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("      tiling L3 [1, 8, 64, 256]  L2 [1, 8, 64, 256]  ops 131..145 (15)\n"
+                        "      tile-loops  load from [L3, EXT, EXT]  ready after [129, -, -]  "
+                        "store to L3  2 compute steps  16 deps\n"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("ops (155):\n"
+                        "  0         reserve     L3  #5 h1             [0,0,0:8,0:256]  deps -\n"
+                        "  1..129    tile-loops      k0 fc1.matmul#7   129 ops          128 deps\n"
+                        "  130       reserve     L3  #10 h2            [0,0,0:8,0:128]  deps -\n"
+                        "  131..145  tile-loops      k1 fc2.matmul#10  15 ops           16 deps\n"
+                        "  146..154  tile-loops      k2 fc3.matmul#13  9 ops            9 deps\n"),
+              std::string::npos)
+        << text;
+
+    // A range of program indices shows the rows it touches.
+    DisasmOptions some = only({DisasmSection::Ops});
+    some.opsFirst = 125;
+    some.opsLimit = 10;
+    EXPECT_EQ(disassembleText(**program, some),
+              "ops (155):\n"
+              "  1..129    tile-loops      k0 fc1.matmul#7   129 ops\n"
+              "  130       reserve     L3  #10 h2            [0,0,0:8,0:128]\n"
+              "  131..145  tile-loops      k1 fc2.matmul#10  15 ops\n"
+              "  ... showing ops 125..134 of 155\n");
+    DisasmOptions deps = only({DisasmSection::Deps});
+    deps.opsLimit = 2;
+    EXPECT_EQ(disassembleText(**program, deps), "deps (153):\n"
+                                                "  1..129  <-  tile-loops: 128 deps\n"
+                                                "  ... showing ops 0..1 of 155\n");
+
+    const Json json = Json::parse(disassembleJson(**program, {}));
+    EXPECT_EQ(json.at("op_count"), 155);
+    EXPECT_EQ(json.at("ops").size(), 5u);
+    EXPECT_EQ(json.at("ops").at(1), Json::parse(R"({"index":1,"kind":"tile-loops","kernel":0,)"
+                                                R"("op_count":129,"dep_count":128})"));
+    EXPECT_EQ(json.at("ops").at(2).at("index"), 130);
+    EXPECT_EQ(json.at("ops").at(2).at("kind"), "reserve");
+    const Json& k1 = json.at("kernels").at(1);
+    EXPECT_EQ(k1.at("ops_encoding"), "tile-loops");
+    EXPECT_EQ(k1.at("input_levels"), (Json{"l3", "external", "external"}));
+    EXPECT_EQ(k1.at("input_ready"), (Json{129, -1, -1}));
+    EXPECT_EQ(k1.at("output_level"), "l3");
+}
+
+// An unverified record the generator cannot read (the compiler prints its own output before
+// anyone verified it) shows its error instead of counts.
+TEST(DisasmText, MalformedTileLoopRecordDegrades) {
+    auto mlp = compiler::compileDfgFile(std::string(KPU_SOURCE_DIR) + "/examples/mlp.dfg",
+                                        {.explicitOps = false});
+    ASSERT_TRUE(mlp) << mlp.error().message;
+    mlp->program.kernels[0]->loop_order = {3, 3, 3, 3};
+    const auto bytes = compiler::serializeProgram(mlp->program);
+    const std::string text = disassembleText(*GetProgram(bytes.data()), {});
+    EXPECT_NE(text.find("tile-loops  ? (loop_order: expected a permutation of 0..3)"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("155 ops (2 stored)  ? deps"), std::string::npos) << text;
+    EXPECT_NE(text.find("1..129    tile-loops      k0 fc1.matmul#7   129 ops          ? deps"),
+              std::string::npos)
+        << text;
+}
+
 TEST(DisasmJson, FieldsAndSpellings) {
     const Object object = objectOf(matmulProgram());
     DisasmOptions options;
     options.fileSize = 999;
     const Json json = Json::parse(disassembleJson(object.program(), options));
-    EXPECT_EQ(json.at("format"), (Json{{"major", 2}, {"minor", 0}}));
+    EXPECT_EQ(json.at("format"), (Json{{"major", 3}, {"minor", 0}}));
     EXPECT_EQ(json.at("producer"), "kpu-kernel-compiler 0.1.0");
     EXPECT_EQ(json.at("source_graph"), "non-batched-2-input-matmul");
     EXPECT_EQ(json.at("size_bytes"), 999);
@@ -1259,8 +1340,9 @@ TEST(DisasmJson, FormatTwoFieldsGolden) {
     const std::string defaults =
         R"("axis":-1,"perm":[],"window":[],"padding":[],"min":0.0,)"
         R"("max":0.0,"epsilon":1e-05,"pad_value":0.0,"transpose_b":false,)";
-    EXPECT_EQ(disassembleJson(object.program(), options),
-              R"({
+    EXPECT_EQ(
+        disassembleJson(object.program(), options),
+        R"({
   "tensors": [
     {"index":0,"name":"x","shape":[4,16],"dtype":"f32","role":"input","source_node":0,"bytes":256,"alias_of":-1},
     {"index":1,"name":"W","shape":[16,8],"dtype":"f32","role":"constant","source_node":1,"bytes":512,"alias_of":-1},
@@ -1270,11 +1352,12 @@ TEST(DisasmJson, FormatTwoFieldsGolden) {
   ],
   "kernels": [
     {"index":0,"name":"fc#3","source_node":3,"kind":"matmul","inputs":[0,1,2],"output":3,"iteration_space":[1,4,8,16],"input_batched":[0,0,0],"tilings":[{"level":"l3","tile":[1,4,8,8]},{"level":"l2","tile":[1,4,8,8]}],"dataflow":"output-stationary","loop_order":[0,1,2,3],"first_op":1,"op_count":8,"params":{)" +
-                  defaults + R"("bias_input":2,"activation":"relu"}}
+            defaults +
+            R"("bias_input":2,"activation":"relu"},"ops_encoding":"explicit","input_levels":[],"input_ready":[],"output_level":"external"}
   ],
   "graph": [
     {"index":0,"kind":"fc","name":"fc","source_node":3,"inputs":[0,1,2],"output":3,"params":{)" +
-                  defaults + R"("bias_input":2,"activation":"none"}},
+            defaults + R"("bias_input":2,"activation":"none"}},
     {"index":1,"kind":"relu","name":"fc.relu","source_node":5,"inputs":[3],"output":3,"params":null},
     {"index":2,"kind":"reshape","name":null,"source_node":-1,"inputs":[3],"output":4,"params":null}
   ],

@@ -9,6 +9,7 @@
 #include "kpu/compiler/compiler.h"
 #include "kpu/loader/binder.h"
 #include "kpu/loader/loader.h"
+#include "kpu/loader/object_expansion.h"
 #include "kpu/loader/verifier.h"
 #include "kpu/schema/kernel_regions.h"
 #include "support/dfg_writer.h"
@@ -17,21 +18,30 @@
 namespace kpu::loader {
 namespace {
 
-std::vector<std::uint8_t> validObject(const std::string& dfgText) {
+std::vector<std::uint8_t> validObject(const std::string& dfgText, bool explicitOps = true) {
     test::ScratchDir dir("verifier");
     EXPECT_TRUE(writeTextFile(dir.file("g.dfg"), dfgText));
-    auto r = compiler::compileDfgFile(dir.file("g.dfg"), {});
+    auto r = compiler::compileDfgFile(dir.file("g.dfg"), {.explicitOps = explicitOps});
     EXPECT_TRUE(r) << (r ? "" : r.error().message);
     return r->object;
 }
 
-// Loads an untrusted buffer the way kpu-loader does; returns whether it was accepted.
+// Loads an untrusted buffer the way kpu-loader does (verify, expand TileLoops kernels); returns
+// whether it was accepted.
 bool loadBindAndRun(const std::vector<std::uint8_t>& bytes) {
     auto program = verifyObject(bytes, "m.kpu");
     if (!program) {
         EXPECT_EQ(program.error().message.rfind("m.kpu: error: ", 0), 0u)
             << program.error().message;
         return false;
+    }
+    flatbuffers::DetachedBuffer expanded;
+    if (hasTileLoops(**program)) {
+        auto built = expandProgram(bytes, "m.kpu");
+        if (!built)
+            return false;
+        expanded = std::move(*built);
+        program = dfx::GetProgram(expanded.data());
     }
     auto schedule = bindProgram(**program, defaultConfig(), "m.kpu");
     if (!schedule)
@@ -52,31 +62,41 @@ TEST(Verifier, AcceptsCompiledObjects) {
 }
 
 TEST(Verifier, EveryTruncationIsRefused) {
-    const auto valid = validObject(test::matmulDfg("g", {8, 20}, {20, 12}, {8, 12}));
-    // A FlatBuffer may end in alignment padding that nothing references: cutting only padding
-    // leaves a complete object. Every cut into referenced bytes must be refused.
-    std::size_t padding = 0;
-    while (padding < valid.size() && valid[valid.size() - 1 - padding] == 0)
-        ++padding;
-    for (std::size_t n = 0; n + padding < valid.size(); ++n)
-        EXPECT_FALSE(
-            loadBindAndRun({valid.begin(), valid.begin() + static_cast<std::ptrdiff_t>(n)}))
-            << n;
+    for (bool explicitOps : {true, false}) {
+        const auto valid =
+            validObject(test::matmulDfg("g", {8, 20}, {20, 12}, {8, 12}), explicitOps);
+        // A FlatBuffer may end in alignment padding that nothing references: cutting only padding
+        // leaves a complete object. Every cut into referenced bytes must be refused.
+        std::size_t padding = 0;
+        while (padding < valid.size() && valid[valid.size() - 1 - padding] == 0)
+            ++padding;
+        for (std::size_t n = 0; n + padding < valid.size(); ++n)
+            EXPECT_FALSE(
+                loadBindAndRun({valid.begin(), valid.begin() + static_cast<std::ptrdiff_t>(n)}))
+                << n;
+    }
 }
 
-std::vector<std::uint8_t> exampleObject(const std::string& name) {
-    auto r = compiler::compileDfgFile(std::string(KPU_SOURCE_DIR) + "/examples/" + name, {});
+std::vector<std::uint8_t> exampleObject(const std::string& name, bool explicitOps = true) {
+    auto r = compiler::compileDfgFile(std::string(KPU_SOURCE_DIR) + "/examples/" + name,
+                                      {.explicitOps = explicitOps});
     EXPECT_TRUE(r) << (r ? "" : r.error().message);
     return r ? r->object : std::vector<std::uint8_t>{};
 }
 
 TEST(Verifier, ThousandsOfSeededMutationsNeverCrash) {
     // Seeds cover GEMMs, vector kernels, fused epilogues, aliases, on-chip tensors and the
-    // graph section (the CNN and attention examples).
+    // graph section (the CNN and attention examples), with every op stored and as TileLoops
+    // kernels (format 3.0: the mutations then hit the loop records the loader expands).
     const std::vector<std::vector<std::uint8_t>> seeds{
         validObject(test::matmulDfg("g", {8, 20}, {20, 12}, {8, 12})),
         validObject(test::matmulDfg("g", {2, 9, 5}, {2, 5, 7}, {2, 9, 7}, {2, 9, 7})),
-        exampleObject("cnn.dfg"), exampleObject("attention.dfg")};
+        exampleObject("cnn.dfg"),
+        exampleObject("attention.dfg"),
+        validObject(test::matmulDfg("g", {2, 9, 5}, {2, 5, 7}, {2, 9, 7}, {2, 9, 7}), false),
+        exampleObject("cnn.dfg", false),
+        exampleObject("attention.dfg", false),
+        exampleObject("mlp.dfg", false)};
     std::mt19937_64 rng(20261122);
     int accepted = 0, refused = 0;
     for (int i = 0; i < 6000; ++i) {
@@ -244,6 +264,199 @@ TEST(VerifierRefusesAttention, TransposeWhosePermIsNotAPermutation) {
     ASSERT_FALSE(verified);
     EXPECT_NE(verified.error().message.find("does not address a dimension"), std::string::npos)
         << verified.error().message;
+}
+
+// ---- format 3.0: TileLoops kernels ------------------------------------------------------------
+
+// Corruptions of the loop records of compact objects, each refused with the field's table path
+// before anything is expanded.
+class VerifierRefusesTileLoops : public ::testing::Test {
+protected:
+    static dfx::ProgramT compact(const std::string& example) {
+        auto r = compiler::compileDfgFile(std::string(KPU_SOURCE_DIR) + "/examples/" + example,
+                                          {.explicitOps = false});
+        EXPECT_TRUE(r) << (r ? "" : r.error().message);
+        return std::move(r->program);
+    }
+
+    // The error for `mutate`d copies of the MLP (three fused GEMMs, the later two reading an
+    // on-chip tensor; two stored Reserve ops) and of the attention example (vector kinds).
+    static std::string refusal(const std::string& example, void (*mutate)(dfx::ProgramT&)) {
+        dfx::ProgramT copy = compact(example);
+        mutate(copy);
+        const auto bytes = compiler::serializeProgram(copy);
+        auto verified = verifyObject(bytes, "m.kpu");
+        return verified ? std::string("accepted") : verified.error().message;
+    }
+
+    static void expectRefusal(const std::string& example, void (*mutate)(dfx::ProgramT&),
+                              const std::string& fragment) {
+        const std::string message = refusal(example, mutate);
+        EXPECT_NE(message.find(fragment), std::string::npos) << message;
+        EXPECT_EQ(message.rfind("m.kpu: error: ", 0), 0u) << message;
+    }
+
+    static dfx::KernelT& k1(dfx::ProgramT& p) { return *p.kernels[1]; }
+};
+
+TEST_F(VerifierRefusesTileLoops, CompactObjectsVerifyAsTheyAre) {
+    for (const char* example : {"mlp.dfg", "cnn.dfg", "attention.dfg", "matmul_chained_mixed.dfg"})
+        EXPECT_EQ(refusal(example, [](dfx::ProgramT&) {}), "accepted") << example;
+}
+
+TEST_F(VerifierRefusesTileLoops, TileSizes) {
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { k1(p).tilings[1]->tile[2] = 0; },
+        "kernels[1] 'fc2.matmul#10'.tilings[1].tile: expected 4 positive sizes");
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { k1(p).tilings[1]->tile[2] = 129; },
+        "kernels[1] 'fc2.matmul#10'.tilings[1].tile[2]: 129 is not in 1..128 (the iteration "
+        "space)");
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { k1(p).tilings[1]->tile[3] = 257; },
+        "kernels[1] 'fc2.matmul#10'.tilings[1].tile[3]: 257 is not in 1..256");
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { k1(p).tilings[1]->tile[0] = 2; },
+        "kernels[1] 'fc2.matmul#10'.tilings[1].tile[0]: 2 is not in 1..1");
+    expectRefusal(
+        "mlp.dfg",
+        [](dfx::ProgramT& p) {
+            k1(p).tilings.pop_back(); // only the L3 tiling is left
+        },
+        "kernels[1] 'fc2.matmul#10'.tilings: a TileLoops kernel needs an L2 tile");
+}
+
+TEST_F(VerifierRefusesTileLoops, LoopOrder) {
+    expectRefusal(
+        "mlp.dfg",
+        [](dfx::ProgramT& p) {
+            k1(p).loop_order = {0, 1, 1, 3};
+        },
+        "kernels[1] 'fc2.matmul#10'.loop_order: expected a permutation of 0..3");
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { k1(p).loop_order.clear(); },
+        "kernels[1] 'fc2.matmul#10'.loop_order: expected a permutation of 0..3");
+    expectRefusal(
+        "mlp.dfg",
+        [](dfx::ProgramT& p) {
+            k1(p).loop_order = {0, 3, 1, 2};
+        },
+        "kernels[1] 'fc2.matmul#10'.loop_order: [0,3,1,2] does not run a matmul's batch "
+        "outermost and K innermost");
+}
+
+TEST_F(VerifierRefusesTileLoops, InputLevelsReadyOpsAndOutputLevel) {
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { k1(p).input_levels.pop_back(); },
+        "kernels[1] 'fc2.matmul#10'.input_levels: expected 3 entries (one per input)");
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { k1(p).input_levels[0] = dfx::MemoryLevel::L2; },
+        "kernels[1] 'fc2.matmul#10'.input_levels[0]: 2 is not External (0) or L3 (1)");
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { k1(p).input_ready.clear(); },
+        "kernels[1] 'fc2.matmul#10'.input_ready: expected 3 entries (one per input)");
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { k1(p).input_ready[0] = k1(p).first_op; },
+        "kernels[1] 'fc2.matmul#10'.input_ready[0]: 131 is not -1 or an op before the kernel's "
+        "first op 131");
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { k1(p).input_ready[2] = -2; },
+        "kernels[1] 'fc2.matmul#10'.input_ready[2]: -2 is not -1 or an op before");
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { k1(p).output_level = dfx::MemoryLevel::L1; },
+        "kernels[1] 'fc2.matmul#10'.output_level: 3 is not External (0) or L3 (1)");
+}
+
+TEST_F(VerifierRefusesTileLoops, OpCountsAndRanges) {
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { k1(p).op_count += 1; },
+        "kernels[1] 'fc2.matmul#10'.op_count: 16, but its tile loops expand to 15 ops");
+    // Kernel 1's ops may not start inside kernel 0's.
+    expectRefusal(
+        "mlp.dfg",
+        [](dfx::ProgramT& p) {
+            k1(p).first_op = 129;
+            k1(p).input_ready[0] = 128;
+        },
+        "kernels[1] 'fc2.matmul#10'.first_op: 129 is before the end (130) of the previous "
+        "TileLoops kernel's ops");
+    // Past the end of the program.
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { p.kernels[2]->first_op = 200; },
+        "kernels[2] 'fc3.matmul#13': ops [200, +9) exceed the 155 ops of the object");
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { k1(p).ops_encoding = static_cast<dfx::OpsEncoding>(7); },
+        "kernels[1] 'fc2.matmul#10'.ops_encoding: unknown value 7");
+}
+
+// A record whose expansion would be enormous is refused from its counts, before anything is
+// allocated: 1-element tiles of a 1024^3 GEMM would be 2^30 compute steps.
+TEST_F(VerifierRefusesTileLoops, HugeExpansionIsRefusedBeforeAllocating) {
+    test::ScratchDir dir("huge_expansion");
+    ASSERT_TRUE(writeTextFile(dir.file("g.dfg"),
+                              test::matmulDfg("g", {1024, 1024}, {1024, 1024}, {1024, 1024})));
+    auto r = compiler::compileDfgFile(dir.file("g.dfg"), {.explicitOps = false});
+    ASSERT_TRUE(r) << r.error().message;
+    for (auto& tiling : r->program.kernels[0]->tilings)
+        tiling->tile = {1, 1, 1, 1};
+    const auto bytes = compiler::serializeProgram(r->program);
+    auto verified = verifyObject(bytes, "m.kpu");
+    ASSERT_FALSE(verified);
+    EXPECT_NE(verified.error().message.find("kernels[0] 'matmul#2'.op_count: the tile loops expand "
+                                            "to more than 16777216 ops or 33554432 dependencies"),
+              std::string::npos)
+        << verified.error().message;
+}
+
+TEST_F(VerifierRefusesTileLoops, VectorTilesThatSplitAPinnedDimension) {
+    expectRefusal(
+        "attention.dfg",
+        [](dfx::ProgramT& p) {
+            const std::size_t k = firstKernelOf(p, dfx::KernelKind::Softmax);
+            p.kernels[k]->tilings[1]->tile[3] = 1;
+        },
+        "splits dimension 3 of");
+}
+
+TEST_F(VerifierRefusesTileLoops, StoredOpDependenciesUseProgramIndices) {
+    // The MLP stores two Reserve ops, at program indices 0 and 130.
+    expectRefusal(
+        "mlp.dfg",
+        [](dfx::ProgramT& p) {
+            p.dep_indices.insert(p.dep_indices.begin(), 140u);
+            for (std::size_t i = 2; i < p.dep_offsets.size(); ++i)
+                ++p.dep_offsets[i];
+        },
+        "ops[1] (op 130 of the program): depends on op 140, which does not come before it");
+    expectRefusal(
+        "mlp.dfg",
+        [](dfx::ProgramT& p) {
+            p.dep_indices.insert(p.dep_indices.begin(), 155u);
+            for (std::size_t i = 1; i < p.dep_offsets.size(); ++i)
+                ++p.dep_offsets[i];
+        },
+        "dep_indices[0]: op index 155 out of range (object has 155 ops)");
+}
+
+TEST_F(VerifierRefusesTileLoops, NeedFormat3) {
+    expectRefusal(
+        "mlp.dfg", [](dfx::ProgramT& p) { p.format_major = 2; },
+        "kernels[0] 'fc1.matmul#7'.ops_encoding: TileLoops kernels need format 3.0 or later (the "
+        "object is 2.0)");
+}
+
+// Format 2.0 objects (no TileLoops kernels) are a subset of 3.0: a checked-in object written by
+// the 2.0 compiler still loads, binds and runs.
+TEST(FormatVersions, A2Point0ObjectStillLoads) {
+    for (const char* name : {"fused_matmul_bias_relu.v2.kpu", "mlp.v2.kpu"}) {
+        auto object = loadObject(std::string(KPU_FIXTURES_DIR) + "/objects/" + name);
+        ASSERT_TRUE(object) << object.error().message;
+        EXPECT_EQ(object->program->format_major(), 2);
+        EXPECT_EQ(object->program, object->stored); // nothing to expand
+        auto bytes = readBinaryFile(std::string(KPU_FIXTURES_DIR) + "/objects/" + name);
+        ASSERT_TRUE(bytes);
+        EXPECT_TRUE(loadBindAndRun(*bytes)) << name;
+    }
 }
 
 } // namespace

@@ -31,6 +31,7 @@
 
 #include <immintrin.h>
 
+#include "kernels/scratch.h"
 #include "kpu/simulator/tile_kernels.h"
 
 namespace kpu::sim::avx2 {
@@ -284,31 +285,6 @@ inline void panelTiles(const RowSplit& split, std::int64_t k, const T* a, std::i
         i0 += mr;
     }
 }
-
-// A growable, 64-byte aligned scratch buffer; one per thread per element type.
-template <class T>
-class Scratch {
-public:
-    Scratch() = default;
-    Scratch(const Scratch&) = delete;
-    Scratch& operator=(const Scratch&) = delete;
-    ~Scratch() { std::free(data_); }
-    T* get(std::int64_t count) {
-        if (count > capacity_) {
-            std::free(data_);
-            const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(T) + 63) / 64 * 64;
-            data_ = static_cast<T*>(std::aligned_alloc(64, bytes));
-            if (data_ == nullptr)
-                throw std::bad_alloc();
-            capacity_ = count;
-        }
-        return data_;
-    }
-
-private:
-    T* data_ = nullptr;
-    std::int64_t capacity_ = 0;
-};
 
 // Copies B[kb x nr] (rows ldb apart) into a k-major NR-wide panel, zero-padding columns >= nr.
 template <class T>

@@ -4,7 +4,8 @@
 // (f32, or f64 when any operand is f64), the operator runs on those buffers with global 4-D
 // coordinates (local = global - block origin), and the output block is rounded to its storage
 // type at the end. Loops are arranged so that the innermost one runs along view dim 3, which is
-// contiguous in every block.
+// contiguous in every block, and those rows go through the row kernels (vector_rows.h): in f32
+// the ISA-dispatched table (AVX-512, AVX2 or scalar), in f64 plain loops.
 #include "kpu/simulator/vector_kernels.h"
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/vector_rows.h"
 #include "kpu/common/float_convert.h"
 
 namespace kpu::sim {
@@ -118,22 +120,101 @@ int viewAxis(std::int32_t axis) {
     return a;
 }
 
-// ---- Activations --------------------------------------------------------------------------
+// ---- Row operations -----------------------------------------------------------------------
 
-template <class T>
-T sigmoid(T x) {
-    return T(1) / (T(1) + std::exp(-x));
+enum class Bin { Add, Sub, Mul, Div, Max, Min };
+enum class Un { Relu, Clamp, Negate, Abs, Reciprocal, Exp, Sigmoid, Tanh, Gelu };
+
+// f32: the selected row kernels.
+void rowBinary(Bin op, float* out, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
+               std::int64_t n) {
+    const vec::RowKernels& k = vec::selectedRowKernels();
+    const vec::BinaryRowFn fns[] = {k.add, k.sub, k.mul, k.div, k.max, k.min};
+    fns[static_cast<int>(op)](out, a, sa, b, sb, n);
 }
-template <class T>
-T gelu(T x) {
-    return T(0.5) * x * (T(1) + std::erf(x * (T(1) / std::numbers::sqrt2_v<T>)));
+void rowUnary(Un op, float* out, const float* a, std::int64_t n, double lo, double hi) {
+    const vec::RowKernels& k = vec::selectedRowKernels();
+    const vec::UnaryRowFn fns[] = {k.relu, k.clamp,   k.negate, k.abs, k.reciprocal,
+                                   k.exp,  k.sigmoid, k.tanh,   k.gelu};
+    fns[static_cast<int>(op)](out, a, n, static_cast<float>(lo), static_cast<float>(hi));
+}
+float rowReduce(Bin op, const float* a, std::int64_t n) {
+    const vec::RowKernels& k = vec::selectedRowKernels();
+    return op == Bin::Add ? k.sum(a, n) : op == Bin::Max ? k.maxOf(a, n) : k.minOf(a, n);
+}
+void rowMulAdd(float* out, const float* a, const float* b, std::int64_t n) {
+    vec::selectedRowKernels().mulAdd(out, a, b, n);
 }
 
-template <class T, class F>
-void mapRow(T* row, std::int64_t n, F f) {
+// f64: plain loops.
+template <class F>
+void loopBinary(double* out, const double* a, std::int64_t sa, const double* b, std::int64_t sb,
+                std::int64_t n, F f) {
     for (std::int64_t j = 0; j < n; ++j)
-        row[j] = f(row[j]);
+        out[j] = f(a[j * sa], b[j * sb]);
 }
+void rowBinary(Bin op, double* out, const double* a, std::int64_t sa, const double* b,
+               std::int64_t sb, std::int64_t n) {
+    using D = double;
+    switch (op) {
+    case Bin::Add:
+        return loopBinary(out, a, sa, b, sb, n, [](D x, D y) { return x + y; });
+    case Bin::Sub:
+        return loopBinary(out, a, sa, b, sb, n, [](D x, D y) { return x - y; });
+    case Bin::Mul:
+        return loopBinary(out, a, sa, b, sb, n, [](D x, D y) { return x * y; });
+    case Bin::Div:
+        return loopBinary(out, a, sa, b, sb, n, [](D x, D y) { return x / y; });
+    case Bin::Max:
+        return loopBinary(out, a, sa, b, sb, n, [](D x, D y) { return std::max(x, y); });
+    case Bin::Min:
+        return loopBinary(out, a, sa, b, sb, n, [](D x, D y) { return std::min(x, y); });
+    }
+}
+template <class F>
+void loopUnary(double* out, const double* a, std::int64_t n, F f) {
+    for (std::int64_t j = 0; j < n; ++j)
+        out[j] = f(a[j]);
+}
+void rowUnary(Un op, double* out, const double* a, std::int64_t n, double lo, double hi) {
+    using D = double;
+    switch (op) {
+    case Un::Relu:
+        return loopUnary(out, a, n, [](D x) { return std::max(x, D(0)); });
+    case Un::Clamp:
+        return loopUnary(out, a, n, [lo, hi](D x) { return std::min(std::max(x, lo), hi); });
+    case Un::Negate:
+        return loopUnary(out, a, n, [](D x) { return -x; });
+    case Un::Abs:
+        return loopUnary(out, a, n, [](D x) { return std::abs(x); });
+    case Un::Reciprocal:
+        return loopUnary(out, a, n, [](D x) { return D(1) / x; });
+    case Un::Exp:
+        return loopUnary(out, a, n, [](D x) { return std::exp(x); });
+    case Un::Sigmoid:
+        return loopUnary(out, a, n, [](D x) { return D(1) / (D(1) + std::exp(-x)); });
+    case Un::Tanh:
+        return loopUnary(out, a, n, [](D x) { return std::tanh(x); });
+    case Un::Gelu:
+        return loopUnary(out, a, n, [](D x) {
+            return D(0.5) * x * (D(1) + std::erf(x * (D(1) / std::numbers::sqrt2_v<D>)));
+        });
+    }
+}
+double rowReduce(Bin op, const double* a, std::int64_t n) {
+    double acc = a[0];
+    for (std::int64_t j = 1; j < n; ++j)
+        acc = op == Bin::Add   ? acc + a[j]
+              : op == Bin::Max ? std::max(acc, a[j])
+                               : std::min(acc, a[j]);
+    return acc;
+}
+void rowMulAdd(double* out, const double* a, const double* b, std::int64_t n) {
+    for (std::int64_t j = 0; j < n; ++j)
+        out[j] += a[j] * b[j];
+}
+
+// ---- Activations --------------------------------------------------------------------------
 
 template <class T>
 void activateRow(T* row, std::int64_t n, Activation act, double min, double max) {
@@ -141,22 +222,15 @@ void activateRow(T* row, std::int64_t n, Activation act, double min, double max)
     case Activation::None:
         return;
     case Activation::Relu:
-        mapRow(row, n, [](T x) { return std::max(x, T(0)); });
-        return;
-    case Activation::Clamp: {
-        const T lo = static_cast<T>(min), hi = static_cast<T>(max);
-        mapRow(row, n, [lo, hi](T x) { return std::min(std::max(x, lo), hi); });
-        return;
-    }
+        return rowUnary(Un::Relu, row, row, n, min, max);
+    case Activation::Clamp:
+        return rowUnary(Un::Clamp, row, row, n, min, max);
     case Activation::Sigmoid:
-        mapRow(row, n, [](T x) { return sigmoid(x); });
-        return;
+        return rowUnary(Un::Sigmoid, row, row, n, min, max);
     case Activation::Gelu:
-        mapRow(row, n, [](T x) { return gelu(x); });
-        return;
+        return rowUnary(Un::Gelu, row, row, n, min, max);
     case Activation::Tanh:
-        mapRow(row, n, [](T x) { return std::tanh(x); });
-        return;
+        return rowUnary(Un::Tanh, row, row, n, min, max);
     }
     assert(false && "unknown activation");
 }
@@ -167,51 +241,32 @@ void epilogue(T* c, std::uint32_t m, std::uint32_t n, const T* bias, Activation 
     for (std::uint32_t i = 0; i < m; ++i) {
         T* row = c + std::size_t{i} * n;
         if (bias)
-            for (std::uint32_t j = 0; j < n; ++j)
-                row[j] += bias[j];
+            rowBinary(Bin::Add, row, row, 1, bias, 1, n);
         activateRow(row, n, act, min, max);
     }
 }
 
 // ---- Elementwise --------------------------------------------------------------------------
 
-template <class T, class F>
-void unary(const Block<T>& out, const Block<T>& a, F f) {
-    const std::int64_t sa = a.broadcastStep();
+template <class T>
+void unary(const Block<T>& out, const Block<T>& a, Un op, double lo = 0, double hi = 0) {
+    const std::int64_t n = out.extent[3];
+    const bool broadcast = a.broadcastStep() == 0;
     forEachRow(out, [&](const Coord& g, T* row) {
         const T* pa = a.data + a.broadcastOffset(g);
-        if (sa == 1)
-            for (std::int64_t j = 0; j < out.extent[3]; ++j)
-                row[j] = f(pa[j]);
-        else
-            for (std::int64_t j = 0; j < out.extent[3]; ++j)
-                row[j] = f(pa[0]);
+        if (!broadcast)
+            return rowUnary(op, row, pa, n, lo, hi);
+        rowUnary(op, row, pa, 1, lo, hi);
+        std::fill(row + 1, row + n, row[0]);
     });
 }
 
-template <class T, class F>
-void binary(const Block<T>& out, const Block<T>& a, const Block<T>& b, F f) {
+template <class T>
+void binary(const Block<T>& out, const Block<T>& a, const Block<T>& b, Bin op) {
     const std::int64_t sa = a.broadcastStep(), sb = b.broadcastStep();
-    const std::int64_t n = out.extent[3];
     forEachRow(out, [&](const Coord& g, T* row) {
-        const T* pa = a.data + a.broadcastOffset(g);
-        const T* pb = b.data + b.broadcastOffset(g);
-        if (sa == 1 && sb == 1) {
-            for (std::int64_t j = 0; j < n; ++j)
-                row[j] = f(pa[j], pb[j]);
-        } else if (sa == 1) {
-            const T vb = pb[0];
-            for (std::int64_t j = 0; j < n; ++j)
-                row[j] = f(pa[j], vb);
-        } else if (sb == 1) {
-            const T va = pa[0];
-            for (std::int64_t j = 0; j < n; ++j)
-                row[j] = f(va, pb[j]);
-        } else {
-            const T v = f(pa[0], pb[0]);
-            for (std::int64_t j = 0; j < n; ++j)
-                row[j] = v;
-        }
+        rowBinary(op, row, a.data + a.broadcastOffset(g), sa, b.data + b.broadcastOffset(g), sb,
+                  out.extent[3]);
     });
 }
 
@@ -219,33 +274,31 @@ template <class T>
 void elementwise(const VectorOp& op, const Block<T>& out, const std::vector<Block<T>>& in) {
     switch (op.kind) {
     case Operator::Add:
-        return binary(out, in[0], in[1], [](T a, T b) { return a + b; });
+        return binary(out, in[0], in[1], Bin::Add);
     case Operator::Sub:
-        return binary(out, in[0], in[1], [](T a, T b) { return a - b; });
+        return binary(out, in[0], in[1], Bin::Sub);
     case Operator::Mul:
-        return binary(out, in[0], in[1], [](T a, T b) { return a * b; });
+        return binary(out, in[0], in[1], Bin::Mul);
     case Operator::Div:
-        return binary(out, in[0], in[1], [](T a, T b) { return a / b; });
+        return binary(out, in[0], in[1], Bin::Div);
     case Operator::Exp:
-        return unary(out, in[0], [](T x) { return std::exp(x); });
+        return unary(out, in[0], Un::Exp);
     case Operator::Reciprocal:
-        return unary(out, in[0], [](T x) { return T(1) / x; });
+        return unary(out, in[0], Un::Reciprocal);
     case Operator::Sigmoid:
-        return unary(out, in[0], [](T x) { return sigmoid(x); });
+        return unary(out, in[0], Un::Sigmoid);
     case Operator::Relu:
-        return unary(out, in[0], [](T x) { return std::max(x, T(0)); });
-    case Operator::Clamp: {
-        const T lo = static_cast<T>(op.params.min), hi = static_cast<T>(op.params.max);
-        return unary(out, in[0], [lo, hi](T x) { return std::min(std::max(x, lo), hi); });
-    }
+        return unary(out, in[0], Un::Relu);
+    case Operator::Clamp:
+        return unary(out, in[0], Un::Clamp, op.params.min, op.params.max);
     case Operator::Gelu:
-        return unary(out, in[0], [](T x) { return gelu(x); });
+        return unary(out, in[0], Un::Gelu);
     case Operator::Tanh:
-        return unary(out, in[0], [](T x) { return std::tanh(x); });
+        return unary(out, in[0], Un::Tanh);
     case Operator::Negate:
-        return unary(out, in[0], [](T x) { return -x; });
+        return unary(out, in[0], Un::Negate);
     case Operator::Abs:
-        return unary(out, in[0], [](T x) { return std::abs(x); });
+        return unary(out, in[0], Un::Abs);
     default:
         assert(false && "not an elementwise operator");
     }
@@ -341,8 +394,8 @@ void pad(const VectorOp& op, const Block<T>& out, const Block<T>& in) {
 
 // ---- Reductions ---------------------------------------------------------------------------
 
-template <class T, class F>
-void reduce(const Block<T>& out, const Block<T>& in, int axis, F combine) {
+template <class T>
+void reduce(const Block<T>& out, const Block<T>& in, int axis, Bin combine) {
     const std::int64_t len = in.view[axis];
     assert(out.extent[axis] == 1 && len >= 1);
     const std::int64_t n = out.extent[3];
@@ -351,40 +404,40 @@ void reduce(const Block<T>& out, const Block<T>& in, int axis, F combine) {
         j[axis] = 0;
         const T* p = in.data + in.offset(j);
         if (axis == 3) {
-            T acc = p[0];
-            for (std::int64_t k = 1; k < len; ++k)
-                acc = combine(acc, p[k]);
-            row[0] = acc;
+            row[0] = rowReduce(combine, p, len);
             return;
         }
         const std::int64_t step = in.stride[axis];
         std::copy(p, p + n, row);
         for (std::int64_t k = 1; k < len; ++k) {
             p += step;
-            for (std::int64_t c = 0; c < n; ++c)
-                row[c] = combine(row[c], p[c]);
+            rowBinary(combine, row, row, 1, p, 1, n);
         }
     });
+}
+
+// dst[c] = exp(p[c] - shift[c * ss]) for c < n (ss = 0: one shift for all).
+template <class T>
+void expShifted(T* dst, const T* p, const T* shift, std::int64_t ss, std::int64_t n) {
+    rowBinary(Bin::Sub, dst, p, 1, shift, ss, n);
+    rowUnary(Un::Exp, dst, dst, n, 0, 0);
 }
 
 template <class T>
 void softmax(const VectorOp& op, const Block<T>& out, const Block<T>& in) {
     const int axis = viewAxis(op.params.axis);
     const std::int64_t len = in.view[axis];
+    thread_local std::vector<T> temp;
     if (axis == 3) {
+        temp.resize(static_cast<std::size_t>(len));
         forEachRow(out, [&](const Coord& g, T* row) {
             Coord j = g;
             j[3] = 0;
             const T* p = in.data + in.offset(j);
-            T mx = p[0];
-            for (std::int64_t k = 1; k < len; ++k)
-                mx = std::max(mx, p[k]);
-            T sum = 0;
-            for (std::int64_t k = 0; k < len; ++k)
-                sum += std::exp(p[k] - mx);
-            const T inv = T(1) / sum;
-            for (std::int64_t c = 0; c < out.extent[3]; ++c)
-                row[c] = std::exp(p[g[3] + c] - mx) * inv;
+            const T mx = rowReduce(Bin::Max, p, len);
+            expShifted(temp.data(), p, &mx, 0, len);
+            const T inv = T(1) / rowReduce(Bin::Add, temp.data(), len);
+            rowBinary(Bin::Mul, row, temp.data() + g[3], 1, &inv, 0, out.extent[3]);
         });
         return;
     }
@@ -392,14 +445,16 @@ void softmax(const VectorOp& op, const Block<T>& out, const Block<T>& in) {
     const std::int64_t n = out.extent[3];
     thread_local std::vector<T> stats;
     stats.resize(static_cast<std::size_t>(2 * n));
+    temp.resize(static_cast<std::size_t>(n));
     T* mx = stats.data();
     T* sum = mx + n;
-    Coord e = out.extent;
-    e[axis] = 1;
+    T* e = temp.data();
+    Coord ext = out.extent;
+    ext[axis] = 1;
     Coord g{0, 0, 0, out.origin[3]};
-    for (std::int64_t i0 = 0; i0 < e[0]; ++i0)
-        for (std::int64_t i1 = 0; i1 < e[1]; ++i1)
-            for (std::int64_t i2 = 0; i2 < e[2]; ++i2) {
+    for (std::int64_t i0 = 0; i0 < ext[0]; ++i0)
+        for (std::int64_t i1 = 0; i1 < ext[1]; ++i1)
+            for (std::int64_t i2 = 0; i2 < ext[2]; ++i2) {
                 g[0] = out.origin[0] + i0;
                 g[1] = out.origin[1] + i1;
                 g[2] = out.origin[2] + i2;
@@ -409,21 +464,19 @@ void softmax(const VectorOp& op, const Block<T>& out, const Block<T>& in) {
                 const std::int64_t step = in.stride[axis];
                 std::copy(p0, p0 + n, mx);
                 for (std::int64_t k = 1; k < len; ++k)
-                    for (std::int64_t c = 0; c < n; ++c)
-                        mx[c] = std::max(mx[c], p0[k * step + c]);
+                    rowBinary(Bin::Max, mx, mx, 1, p0 + k * step, 1, n);
                 std::fill(sum, sum + n, T(0));
-                for (std::int64_t k = 0; k < len; ++k)
-                    for (std::int64_t c = 0; c < n; ++c)
-                        sum[c] += std::exp(p0[k * step + c] - mx[c]);
-                for (std::int64_t c = 0; c < n; ++c)
-                    sum[c] = T(1) / sum[c];
+                for (std::int64_t k = 0; k < len; ++k) {
+                    expShifted(e, p0 + k * step, mx, 1, n);
+                    rowBinary(Bin::Add, sum, sum, 1, e, 1, n);
+                }
+                rowUnary(Un::Reciprocal, sum, sum, n, 0, 0);
                 for (std::int64_t a = 0; a < out.extent[axis]; ++a) {
                     Coord o = g;
                     o[axis] = out.origin[axis] + a;
                     T* row = out.data + out.offset(o);
-                    const T* p = p0 + o[axis] * step;
-                    for (std::int64_t c = 0; c < n; ++c)
-                        row[c] = std::exp(p[c] - mx[c]) * sum[c];
+                    expShifted(row, p0 + o[axis] * step, mx, 1, n);
+                    rowBinary(Bin::Mul, row, row, 1, sum, 1, n);
                 }
             }
 }
@@ -513,20 +566,14 @@ void pool(const VectorOp& op, const Block<T>& out, const Block<T>& x, bool isMax
                     continue;
                 ++count;
                 const T* p = x.data + x.offset(Coord{g[0], ih, iw, g[3]});
-                if (isMax)
-                    for (std::int64_t c = 0; c < n; ++c)
-                        row[c] = std::max(row[c], p[c]);
-                else
-                    for (std::int64_t c = 0; c < n; ++c)
-                        row[c] += p[c];
+                rowBinary(isMax ? Bin::Max : Bin::Add, row, row, 1, p, 1, n);
             }
         }
         if (count == 0) // the window lies wholly in the padding
             std::fill(row, row + n, T(0));
         else if (!isMax) {
             const T inv = T(1) / static_cast<T>(count);
-            for (std::int64_t c = 0; c < n; ++c)
-                row[c] *= inv;
+            rowBinary(Bin::Mul, row, row, 1, &inv, 0, n);
         }
     });
 }
@@ -562,9 +609,9 @@ void depthwise(const VectorOp& op, const Block<T>& out, const std::vector<Block<
                 const T* pw = wt.data + wt.offset(Coord{ky, kx, c, m});
                 if (mult == 1) {
                     // w[ky, kx, c, 0] for consecutive c is contiguous (the block holds all of
-                    // dims 2, 3 of the weights).
-                    for (std::int64_t k = 0; k < n; ++k)
-                        row[k] += px[k] * pw[k * wt.stride[2]];
+                    // dims 2, 3 of the weights, so wt.stride[2] == 1).
+                    assert(wt.stride[2] == 1);
+                    rowMulAdd(row, px, pw, n);
                     continue;
                 }
                 // Output channel o = c * mult + m: the weights for consecutive o are
@@ -674,13 +721,13 @@ void run(const VectorOp& op, std::span<const std::uint8_t* const> inputs, std::u
         pad(op, out, blocks[0]);
         break;
     case Operator::ReduceSum:
-        reduce(out, blocks[0], viewAxis(op.params.axis), [](T a, T b) { return a + b; });
+        reduce(out, blocks[0], viewAxis(op.params.axis), Bin::Add);
         break;
     case Operator::ReduceMax:
-        reduce(out, blocks[0], viewAxis(op.params.axis), [](T a, T b) { return std::max(a, b); });
+        reduce(out, blocks[0], viewAxis(op.params.axis), Bin::Max);
         break;
     case Operator::ReduceMin:
-        reduce(out, blocks[0], viewAxis(op.params.axis), [](T a, T b) { return std::min(a, b); });
+        reduce(out, blocks[0], viewAxis(op.params.axis), Bin::Min);
         break;
     case Operator::Softmax:
         softmax(op, out, blocks[0]);

@@ -1,4 +1,5 @@
-// Tile kernels: every AVX2 kernel against the reference, and the reference against long double.
+// Tile kernels: every AVX2 and AVX-512 kernel against the reference, and the reference against
+// long double.
 // Private kernel headers (not on this suite's include path): the entry points with forced
 // policies are tested directly.
 #include <cmath>
@@ -13,6 +14,7 @@
 
 #include "../../../simulator/src/kernels/reference.h"
 #include "../../../simulator/src/kernels/sgemm_avx2.h"
+#include "../../../simulator/src/kernels/sgemm_avx512.h"
 #include "kpu/simulator/tile_kernels.h"
 
 namespace kpu::sim {
@@ -119,7 +121,7 @@ struct Variant {
     void (*fn)(const Args&);
 };
 
-// The AVX2 entry points: the production policy and the two forced B-panel policies.
+// The entry points of one ISA: the production policy and the forced operand policies.
 std::vector<Variant<GemmF32Args>> sgemmVariants() {
     return {{"sgemm_avx2_6x16", sgemmAvx2},
             {"direct B", sgemmAvx2Direct},
@@ -130,6 +132,16 @@ std::vector<Variant<GemmF64Args>> dgemmVariants() {
             {"direct B", dgemmAvx2Direct},
             {"packed B", dgemmAvx2Packed}};
 }
+std::vector<Variant<GemmF32Args>> sgemmAvx512Variants() {
+    return {{"sgemm_avx512_14x32", sgemmAvx512},
+            {"direct A and B", sgemmAvx512Direct},
+            {"copied A and B", sgemmAvx512Packed}};
+}
+std::vector<Variant<GemmF64Args>> dgemmAvx512Variants() {
+    return {{"dgemm_avx512_14x16", dgemmAvx512},
+            {"direct A and B", dgemmAvx512Direct},
+            {"copied A and B", dgemmAvx512Packed}};
+}
 
 constexpr float kSgemmTol = 1e-5f;
 constexpr double kDgemmTol = 1e-13;
@@ -138,6 +150,12 @@ constexpr double kDgemmTol = 1e-13;
     do {                                                                                           \
         if (avx2Kernels() == nullptr)                                                              \
             GTEST_SKIP() << "this CPU lacks AVX2 or FMA (cpuid); the AVX2 kernels cannot run";     \
+    } while (false)
+
+#define KPU_REQUIRE_AVX512()                                                                       \
+    do {                                                                                           \
+        if (avx512Kernels() == nullptr)                                                            \
+            GTEST_SKIP() << "this CPU lacks AVX-512 (cpuid); the AVX-512 kernels cannot run";      \
     } while (false)
 
 // Shapes beyond the exhaustive small ones: edges, the benchmark tiles, k beyond one kc block,
@@ -189,9 +207,8 @@ TEST(SgemmAvx2, MatchesReferenceOnAllSmallShapes) {
 // Every row split (6-row tiles plus 1..5-row tails) against every column edge (masked loads and
 // stores of C for 1..15 trailing columns), with k covering the unroll remainders, contiguous
 // and strided operands, overwrite (over NaN) and accumulate.
-TEST(SgemmAvx2, MatchesReferenceOnAllShapesUpTo40) {
-    KPU_REQUIRE_AVX2();
-    for (const auto& v : sgemmVariants()) {
+void expectAllShapesUpTo40(const std::vector<Variant<GemmF32Args>>& variants) {
+    for (const auto& v : variants) {
         SCOPED_TRACE(v.name);
         for (std::int64_t m = 1; m <= 40; ++m)
             for (std::int64_t n = 1; n <= 40; ++n)
@@ -202,6 +219,11 @@ TEST(SgemmAvx2, MatchesReferenceOnAllShapesUpTo40) {
                         expectMatchesReference<float>(v.fn, sgemmReference, s, acc, kSgemmTol);
                 }
     }
+}
+
+TEST(SgemmAvx2, MatchesReferenceOnAllShapesUpTo40) {
+    KPU_REQUIRE_AVX2();
+    expectAllShapesUpTo40(sgemmVariants());
 }
 
 // m % 6 == 2 with B read in place: the last two rows of each pair of full panels go through the
@@ -248,18 +270,23 @@ TEST(DgemmAvx2, MatchesReferenceOnAllShapesUpTo24) {
     }
 }
 
-TEST(SgemmAvx2, MatchesReferenceOnNamedAndStridedShapes) {
-    KPU_REQUIRE_AVX2();
-    for (const auto& v : sgemmVariants()) {
+template <class T, class Args>
+void expectNamedShapes(const std::vector<Variant<Args>>& variants, void (*ref)(const Args&),
+                       T tol) {
+    for (const auto& v : variants) {
         SCOPED_TRACE(v.name);
         for (const Shape& s : namedShapes())
             for (bool acc : {false, true})
-                expectMatchesReference<float>(v.fn, sgemmReference, s, acc, kSgemmTol);
+                expectMatchesReference<T>(v.fn, ref, s, acc, tol);
     }
 }
 
-TEST(SgemmAvx2, ZeroKOverwritesWithZerosAndAccumulateKeepsC) {
+TEST(SgemmAvx2, MatchesReferenceOnNamedAndStridedShapes) {
     KPU_REQUIRE_AVX2();
+    expectNamedShapes(sgemmVariants(), sgemmReference, kSgemmTol);
+}
+
+void expectZeroKBehaviour(GemmF32Fn fn) {
     const float nan = std::numeric_limits<float>::quiet_NaN();
     std::vector<float> c(3 * 5, nan);
     const float dummy = 1.0f;
@@ -271,7 +298,7 @@ TEST(SgemmAvx2, ZeroKOverwritesWithZerosAndAccumulateKeepsC) {
     p.b = &dummy;
     p.c = c.data();
     p.ldc = 5;
-    sgemmAvx2(p);
+    fn(p);
     for (int i = 0; i < 3; ++i) {
         for (int j = 0; j < 4; ++j)
             EXPECT_EQ(c[i * 5 + j], 0.0f);
@@ -279,14 +306,18 @@ TEST(SgemmAvx2, ZeroKOverwritesWithZerosAndAccumulateKeepsC) {
     }
     c.assign(c.size(), 2.5f);
     p.accumulate = true;
-    sgemmAvx2(p);
+    fn(p);
     for (float x : c)
         EXPECT_EQ(x, 2.5f);
 }
 
-TEST(SgemmAvx2, ExactOnSmallIntegers) {
-    // Small integers are exact in fp32 whatever the summation order: results must be equal.
+TEST(SgemmAvx2, ZeroKOverwritesWithZerosAndAccumulateKeepsC) {
     KPU_REQUIRE_AVX2();
+    expectZeroKBehaviour(sgemmAvx2);
+}
+
+// Small integers are exact in fp32 whatever the summation order: results must be equal.
+void expectExactOnSmallIntegers(const std::vector<Variant<GemmF32Args>>& variants) {
     const Shape s{29, 45, 67};
     std::vector<float> a(s.m * s.k), b(s.k * s.n), want(s.m * s.n), got(s.m * s.n);
     for (std::size_t i = 0; i < a.size(); ++i)
@@ -295,26 +326,30 @@ TEST(SgemmAvx2, ExactOnSmallIntegers) {
         b[i] = static_cast<float>(static_cast<int>(i % 5) - 2);
     GemmF32Args p{s.m, s.n, s.k, a.data(), s.k, b.data(), s.n, want.data(), s.n, false};
     sgemmReference(p);
-    for (const auto& v : sgemmVariants()) {
+    for (const auto& v : variants) {
         p.c = got.data();
         v.fn(p);
         EXPECT_EQ(got, want) << v.name;
     }
 }
 
-TEST(SgemmAvx2, ConcurrentThreadsGetCorrectResults) {
-    // The packing buffers are per thread; run different shapes on several threads at once.
+TEST(SgemmAvx2, ExactOnSmallIntegers) {
     KPU_REQUIRE_AVX2();
+    expectExactOnSmallIntegers(sgemmVariants());
+}
+
+// The packing buffers are per thread; run different shapes on several threads at once.
+void expectConcurrentThreadsCorrect(GemmF32Fn fn) {
     std::vector<std::thread> threads;
     std::vector<int> ok(4, 0);
     for (int t = 0; t < 4; ++t) {
-        threads.emplace_back([t, &ok] {
+        threads.emplace_back([t, &ok, fn] {
             const Shape s{40 + 7 * t, 70 + 9 * t, 300 + 50 * t};
             const Problem<float> prob(s, static_cast<std::uint32_t>(t + 10));
             std::vector<float> want(prob.c0.size()), got(prob.c0.size());
             for (int rep = 0; rep < 5; ++rep) {
                 sgemmReference(prob.args<GemmF32Args>(want.data(), false));
-                sgemmAvx2Packed(prob.args<GemmF32Args>(got.data(), false));
+                fn(prob.args<GemmF32Args>(got.data(), false));
             }
             bool same = true;
             for (std::int64_t i = 0; i < s.m; ++i)
@@ -332,18 +367,94 @@ TEST(SgemmAvx2, ConcurrentThreadsGetCorrectResults) {
         EXPECT_EQ(ok[t], 1) << "thread " << t;
 }
 
-TEST(DgemmAvx2, MatchesReference) {
+TEST(SgemmAvx2, ConcurrentThreadsGetCorrectResults) {
     KPU_REQUIRE_AVX2();
-    for (const auto& v : dgemmVariants()) {
+    expectConcurrentThreadsCorrect(sgemmAvx2Packed);
+}
+
+void expectDgemmMatches(const std::vector<Variant<GemmF64Args>>& variants) {
+    for (const auto& v : variants) {
         SCOPED_TRACE(v.name);
         for (std::int64_t m = 1; m <= 14; ++m)
             for (std::int64_t n = 1; n <= 18; ++n)
                 for (bool acc : {false, true})
                     expectMatchesReference<double>(v.fn, dgemmReference, {m, n, 5}, acc, kDgemmTol);
-        for (const Shape& s : namedShapes())
-            for (bool acc : {false, true})
-                expectMatchesReference<double>(v.fn, dgemmReference, s, acc, kDgemmTol);
     }
+    expectNamedShapes(variants, dgemmReference, kDgemmTol);
+}
+
+TEST(DgemmAvx2, MatchesReference) {
+    KPU_REQUIRE_AVX2();
+    expectDgemmMatches(dgemmVariants());
+}
+
+// ---- AVX-512 ------------------------------------------------------------------------------
+
+TEST(SgemmAvx512, MatchesReferenceOnAllShapesUpTo40) {
+    KPU_REQUIRE_AVX512();
+    expectAllShapesUpTo40(sgemmAvx512Variants());
+}
+
+TEST(SgemmAvx512, MatchesReferenceOnNamedAndStridedShapes) {
+    KPU_REQUIRE_AVX512();
+    expectNamedShapes(sgemmAvx512Variants(), sgemmReference, kSgemmTol);
+}
+
+// The simulator's array passes: 16 x 16 tiles with k up to 1024 (more than one k block when A
+// is copied), packed and in place in 2048-wide matrices (A rows in one L1 set, B prefetched),
+// and tall tiles that split into several balanced row tiles (13 + 12 + 12, ...).
+TEST(SgemmAvx512, MatchesReferenceOnSimulatorTiles) {
+    KPU_REQUIRE_AVX512();
+    const std::vector<Shape> shapes = {
+        {16, 16, 512},
+        {16, 16, 1024},
+        {16, 16, 288},
+        {16, 32, 960},
+        {16, 16, 32},
+        {15, 17, 129},
+        {29, 47, 257},
+        {37, 91, 53},
+        {100, 16, 300},
+        {14, 48, 200},
+        {200, 70, 140},
+        {129, 33, 64},
+        {16, 16, 512, 1536, 2032, 2032},
+        {16, 16, 300, 1748, 2032, 2032},
+        {40, 40, 130, 1918, 2008, 2008},
+    };
+    for (const auto& v : sgemmAvx512Variants()) {
+        SCOPED_TRACE(v.name);
+        for (const Shape& s : shapes)
+            for (bool acc : {false, true})
+                expectMatchesReference<float>(v.fn, sgemmReference, s, acc, kSgemmTol);
+    }
+}
+
+TEST(SgemmAvx512, ZeroKOverwritesWithZerosAndAccumulateKeepsC) {
+    KPU_REQUIRE_AVX512();
+    expectZeroKBehaviour(sgemmAvx512);
+}
+
+TEST(SgemmAvx512, ExactOnSmallIntegers) {
+    KPU_REQUIRE_AVX512();
+    expectExactOnSmallIntegers(sgemmAvx512Variants());
+}
+
+TEST(SgemmAvx512, ConcurrentThreadsGetCorrectResults) {
+    KPU_REQUIRE_AVX512();
+    expectConcurrentThreadsCorrect(sgemmAvx512);
+    expectConcurrentThreadsCorrect(sgemmAvx512Packed);
+}
+
+TEST(DgemmAvx512, MatchesReference) {
+    KPU_REQUIRE_AVX512();
+    expectDgemmMatches(dgemmAvx512Variants());
+    for (const auto& v : dgemmAvx512Variants())
+        for (std::int64_t m : {8, 16, 29})
+            for (std::int64_t n : {8, 16, 17, 33})
+                for (bool acc : {false, true})
+                    expectMatchesReference<double>(v.fn, dgemmReference, {m, n, 300, 1, 2, 3}, acc,
+                                                   kDgemmTol);
 }
 
 // The oracle itself: dgemm_ref against a naive loop in long double.
@@ -391,21 +502,31 @@ TEST(TileKernels, ReferenceTableIsFirst) {
     EXPECT_EQ(ref.dgemmName, "dgemm_ref");
 }
 
-TEST(TileKernels, SelectsAvx2WhenTheCpuHasIt) {
+TEST(TileKernels, SelectsTheBestIsaTheCpuHas) {
     __builtin_cpu_init();
     const bool hasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (!hasAvx2) {
-        EXPECT_EQ(avx2Kernels(), nullptr);
-        EXPECT_EQ(&selectedKernels(), &referenceKernels());
-        GTEST_SKIP() << "this CPU lacks AVX2 or FMA (cpuid); only the fallback was checked";
+    const bool hasAvx512 = hasAvx2 && __builtin_cpu_supports("avx512f") &&
+                           __builtin_cpu_supports("avx512dq") &&
+                           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    EXPECT_EQ(avx2Kernels() != nullptr, hasAvx2);
+    EXPECT_EQ(avx512Kernels() != nullptr, hasAvx512);
+    if (hasAvx2) {
+        EXPECT_EQ(avx2Kernels()->sgemm, &sgemmAvx2);
+        EXPECT_EQ(avx2Kernels()->sgemmName, "sgemm_avx2_6x16");
+        EXPECT_EQ(avx2Kernels()->dgemm, &dgemmAvx2);
+        EXPECT_EQ(avx2Kernels()->dgemmName, "dgemm_avx2_6x8");
     }
-    ASSERT_NE(avx2Kernels(), nullptr);
-    EXPECT_EQ(avx2Kernels()->sgemm, &sgemmAvx2);
-    EXPECT_EQ(avx2Kernels()->sgemmName, "sgemm_avx2_6x16");
-    EXPECT_EQ(avx2Kernels()->dgemm, &dgemmAvx2);
-    EXPECT_EQ(avx2Kernels()->dgemmName, "dgemm_avx2_6x8");
-    EXPECT_EQ(&selectedKernels(), avx2Kernels());
-    EXPECT_EQ(selectedKernels().sgemmName, "sgemm_avx2_6x16");
+    if (hasAvx512) {
+        EXPECT_EQ(avx512Kernels()->sgemm, &sgemmAvx512);
+        EXPECT_EQ(avx512Kernels()->sgemmName, "sgemm_avx512_14x32");
+        EXPECT_EQ(avx512Kernels()->dgemm, &dgemmAvx512);
+        EXPECT_EQ(avx512Kernels()->dgemmName, "dgemm_avx512_14x16");
+        EXPECT_EQ(&selectedKernels(), avx512Kernels());
+    } else if (hasAvx2) {
+        EXPECT_EQ(&selectedKernels(), avx2Kernels());
+    } else {
+        EXPECT_EQ(&selectedKernels(), &referenceKernels());
+    }
 }
 
 TEST(TileKernels, SelectedTableComputesGemm) {

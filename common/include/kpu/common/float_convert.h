@@ -5,8 +5,9 @@
 // Narrowing conversions round to nearest, ties to even, independent of the floating-point
 // environment. NaNs stay NaN (f16 keeps the upper payload bits and sets the quiet bit, as x86
 // F16C does); f16 overflows to infinity, f8 saturates to +-448 (infinities included).
-// The bulk helpers may use F16C when the CPU has it; results are bit-identical to the scalar
-// functions.
+// The bulk helpers use F16C / AVX2 when the CPU has them (checked at runtime); results are
+// bit-identical to the scalar functions. bf16 (the upper half of an f32) is not a tensor type
+// yet; its helpers round to nearest even and quiet NaNs keeping the upper payload bits.
 #pragma once
 
 #include <cstddef>
@@ -32,5 +33,10 @@ void convertToF32(DType from, const void* src, float* dst, std::size_t count);
 // aligned.
 void convertFromF64(DType to, const double* src, void* dst, std::size_t count);
 void convertFromF32(DType to, const float* src, void* dst, std::size_t count);
+
+float bf16ToF32(std::uint16_t h);
+std::uint16_t f32ToBf16(float f); // round to nearest even; NaN stays NaN (quieted)
+void convertBf16ToF32(const void* src, float* dst, std::size_t count);
+void convertF32ToBf16(const float* src, void* dst, std::size_t count);
 
 } // namespace kpu

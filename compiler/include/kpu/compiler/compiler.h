@@ -19,11 +19,16 @@ struct CompileOptions {
     bool fuse = true;       // fuse bias adds and activations into GEMM kernels
     // The dataflow of every GEMM kernel; nullopt: chosen per kernel (docs/dataflows.md).
     std::optional<dfx::Dataflow> dataflow{};
+    // true (the library default): every op stored, so `program` and `object` can be bound
+    // directly; kpu-kernel-compiler writes TileLoops kernels (false) unless --explicit-ops, and
+    // loader::loadObject expands them.
+    bool explicitOps = true;
 };
 
 struct CompileResult {
     ir::Graph graph;
-    dfx::ProgramT program;
+    dfx::ProgramT program;            // as stored: without explicitOps, TileLoops kernels' ops
+                                      // are not in it
     std::vector<std::uint8_t> object; // the serialized FlatBuffer
 };
 

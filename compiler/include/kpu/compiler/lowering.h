@@ -17,6 +17,9 @@ struct LowerOptions {
     bool fuse = true;                   // GEMM kernels absorb a following bias add and activation
     // The dataflow of every GEMM kernel; nullopt: each kernel's own best (tile_optimizer.h).
     std::optional<dfx::Dataflow> dataflow{};
+    // true: every op is stored in the program (format 2.x style, Explicit kernels); false:
+    // kernels are TileLoops records whose ops the loader generates (schema tile_loops.h).
+    bool explicitOps = true;
 };
 
 // Compute op flag bits (dfx::Op::flags).

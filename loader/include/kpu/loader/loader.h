@@ -22,11 +22,15 @@
 
 namespace kpu::loader {
 
-// A verified object: the bytes and the Program that points into them.
+// A verified object: the bytes and the explicit Program. When the object has TileLoops kernels
+// (format 3.0), `program` is their expansion (object_expansion.h), built in `expanded`, and
+// `stored` the object as written; otherwise both point into `bytes`.
 struct LoadedObject {
     std::string path;
     std::vector<std::uint8_t> bytes;
-    const dfx::Program* program = nullptr;
+    const dfx::Program* program = nullptr; // every op explicit: what the binder and reports read
+    const dfx::Program* stored = nullptr;  // the object as stored (compact)
+    flatbuffers::DetachedBuffer expanded;  // backs `program` when it differs from `stored`
 
     LoadedObject() = default;
     LoadedObject(LoadedObject&&) = default;

@@ -5,9 +5,9 @@
 // printed exactly, floating-point parameters in their shortest round-trip form ("6", "1e-05",
 // "-inf"). Text layout (columns are padded to the widest cell of their section):
 //
-//   ; KPU object  format 2.0  producer "kpu-kernel-compiler 0.1.0"
+//   ; KPU object  format 3.0  producer "kpu-kernel-compiler 0.1.0"
 //   ; source graph "g"  file "g.dfg"  size 1234 bytes        (size only when options.fileSize)
-//   ; 4 tensors  1 kernel  9 ops  12 deps  2 graph nodes
+//   ; 4 tensors  1 kernel  9 ops  12 deps  2 graph nodes     ("9 ops (1 stored)" with tile loops)
 //   tensors (4):
 //     #0  A     4x16  f32  constant      src-node 0  256 B
 //     #3  Av    64    f32  intermediate  src-node 5  256 B  alias of #0 A
@@ -16,6 +16,9 @@
 //         params: bias=input 2 activation=relu                      (only when any)
 //         iteration [batch 1, M 4, N 4, K 16]  dataflow output-stationary  loop-order b,m,n,k
 //         tiling L3 [1, 4, 4, 16]  L2 [1, 4, 4, 16]  ops 0..8 (9)
+//         tile-loops  load from [EXT, L3]  ready after [-, 5]  store to EXT  4 compute steps  20
+//         deps
+//                                                             (TileLoops kernels only)
 //   graph (2 nodes):
 //     g0  matmul  mm  node 3  [#0 A, #1 B] -> #4 mm
 //     g1  add     b   node 4  [#4 mm, #2 b] -> #3 C
@@ -24,6 +27,7 @@
 //     1  reserve  L3         #4 mm     [0,0,0:4,0:4]           deps -
 //     4  compute  L2         k0 fc#3   b=0 m=0:4 n=0:4 k=0:16  acc epilogue  deps 1,3
 //     8  barrier                                                deps 4-7
+//     9..30  tile-loops  k1 ffn#5  22 ops  25 deps           (a TileLoops kernel's ops)
 //   hints:
 //     external-bytes  384
 //     ...
@@ -38,7 +42,11 @@
 // section lists "op <- deps" for ops that have dependencies. Kernel inputs broadcast over a
 // batch > 1 are marked "(broadcast)". Names are printed bare unless empty or containing spaces,
 // quotes, commas or brackets; then they are quoted with escapes. A column empty in every row is
-// dropped. Limited op ranges end with "... showing ops a..b of N".
+// dropped. Limited op ranges end with "... showing ops a..b of N". Op numbers are program
+// indices (format 3.0): the ops of a TileLoops kernel are one "first..last  tile-loops" row (in
+// the deps section "first..last <- tile-loops: D deps"), stored ops keep their place between
+// them; a record the generator cannot read prints "tile-loops  ? (<error>)" and "?" counts.
+// Disassemble the loader's expansion (loader/object_expansion.h) to list generated ops.
 //
 // Parameters (kernels and graph nodes) print as "params: " and space-separated items, in this
 // order: "transpose_b", "bias=input I", "activation=NAME" ("activation=clamp[MIN,MAX]"),
@@ -57,15 +65,20 @@
 //   "kernels": [{"index", "name", "source_node", "kind": "matmul", "inputs": [..],
 //                "output", "iteration_space": [..], "input_batched": [..],
 //                "tilings": [{"level": "l3", "tile": [..]}], "dataflow": "output-stationary",
-//                "loop_order": [..], "first_op", "op_count", "params"}],
+//                "loop_order": [..], "first_op", "op_count", "params", "ops_encoding":
+//                "explicit" | "tile-loops", "input_levels": ["external" | "l3", ..],
+//                "input_ready": [..], "output_level"}],
 //   "graph": [{"index", "kind", "name", "source_node", "inputs": [..], "output", "params"}],
-//   "op_count", "op_range"? {"first", "count"} (only when options limit the ops shown),
+//   "op_count" (program ops), "op_range"? {"first", "count"} (only when options limit the ops
+//   shown; program indices),
 //   "ops": [{"index", "kind": "data-move" | "compute" | "barrier" | "reserve", "move": "load"
 //            (data-move only), "src": "external", "dst": "l3" (for compute: dst = operand
 //            level), "flags", "tensor" (data-move, reserve) | "kernel" + "accumulate" +
 //            "epilogue" (compute), "region": {"origin": [4], "extent": [4]}, "deps": [..]
-//            (when deps is on)}],
-//   "deps": [[..], ..] (only when deps is on and ops is off: one list per op shown),
+//            (when deps is on)}, or for a TileLoops kernel's ops {"index" (its first op),
+//            "kind": "tile-loops", "kernel", "op_count", "dep_count" (null: malformed)}],
+//   "deps": [[..], ..] (only when deps is on and ops is off: one list per stored op shown, the
+//            tile-loops record for a TileLoops kernel's ops),
 //   "hints": {"external_bytes", "compute_cycles", "macs", "parallelism", "target_config",
 //             "array_rows", "array_cols"} or null when the object has none.
 // "params" is null when the kernel or node has no params table, else every field:

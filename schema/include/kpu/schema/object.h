@@ -13,8 +13,11 @@
 
 namespace kpu::dfx {
 
-inline constexpr std::uint16_t kFormatMajor = 2;
+// The version this toolchain writes. Readers accept kFormatMajor.x and, since 2.x objects are a
+// subset of 3.x (no TileLoops kernels), kOldestFormatMajor.x too.
+inline constexpr std::uint16_t kFormatMajor = 3;
 inline constexpr std::uint16_t kFormatMinor = 0;
+inline constexpr std::uint16_t kOldestFormatMajor = 2;
 inline constexpr std::string_view kFileIdentifier = "KPUX";
 // Compute op flag bits (Op.flags).
 inline constexpr std::uint32_t kAccumulateFlag = 1u << 0; // add into the running output tile

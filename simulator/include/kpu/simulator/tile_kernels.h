@@ -48,7 +48,10 @@ struct TileKernels {
 const TileKernels& referenceKernels();
 // The reference set with AVX2+FMA entries overriding, or nullptr if the CPU lacks AVX2/FMA.
 const TileKernels* avx2Kernels();
-// The best set this CPU supports (chosen once, by cpuid).
+// The reference set with AVX-512 entries overriding, or nullptr if the CPU lacks AVX-512 F
+// (or AVX2/FMA, which the AVX-512 files are also compiled for).
+const TileKernels* avx512Kernels();
+// The best set this CPU supports, chosen once by cpuid: AVX-512, then AVX2, then reference.
 const TileKernels& selectedKernels();
 
 } // namespace kpu::sim
