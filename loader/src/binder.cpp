@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <tuple>
+#include <unordered_map>
 
 #include "kpu/common/shape.h"
 #include "kpu/schema/kernel_regions.h"
@@ -59,6 +60,16 @@ std::array<std::uint32_t, 4> toArray(const flatbuffers::Array<std::uint32_t, 4>&
 using TileKey = std::tuple<std::uint8_t, std::uint32_t, std::array<std::uint32_t, 4>,
                            std::array<std::uint32_t, 4>>;
 
+struct TileKeyHash {
+    std::size_t operator()(const TileKey& k) const {
+        std::uint64_t h = std::uint64_t{std::get<0>(k)} << 32 | std::get<1>(k);
+        for (const auto& a : {std::get<2>(k), std::get<3>(k)})
+            for (std::uint32_t v : a)
+                h = (h ^ v) * 0x9E3779B97F4A7C15ull;
+        return static_cast<std::size_t>(h ^ (h >> 29));
+    }
+};
+
 struct TensorInfo {
     std::array<std::uint64_t, 4> view{};
     std::uint32_t elementBytes = 4;
@@ -109,6 +120,13 @@ public:
         : p_(program), config_(config), source_(sourceName) {}
 
     Expected<sim::Schedule> run() {
+        // Bound ops are a few per DFX op: reserving address space up front spares the copies of
+        // growing vectors of millions of ops (pages are only touched as ops are added).
+        const std::size_t expected = std::size_t{p_.ops()->size()} * 3 + 16;
+        schedule_.ops.reserve(expected);
+        schedule_.depOffsets.reserve(expected + 1);
+        schedule_.deps.reserve(expected * 3);
+        schedule_.moves.reserve(expected);
         setUpGeometry();
         if (auto r = placeTensors(); !r)
             return std::unexpected(r.error());
@@ -206,6 +224,12 @@ private:
         }
         // The compulsory external traffic: each byte of the graph's inputs, constants and outputs
         // moved once (counted once per storage, however many views share it).
+        // Storage no kernel writes (inputs, constants and views of them) is read-only.
+        std::vector<bool> written(tensors_.size(), false);
+        for (const dfx::Kernel* k : *p_.kernels())
+            written[tensors_[k->output()].root] = true;
+        for (std::uint32_t t = 0; t < tensors_.size(); ++t)
+            schedule_.tensors[t].readOnly = !written[tensors_[t].root];
         std::vector<bool> counted(tensors_.size(), false);
         for (std::uint32_t t = 0; t < tensors_.size(); ++t) {
             const std::uint32_t root = tensors_[t].root;
@@ -569,26 +593,25 @@ private:
         }
     }
 
-    sim::BoundOp makeMove(std::uint32_t sourceOp, const sim::Address& src,
-                          const std::array<std::uint64_t, 4>& srcStrides, const sim::Address& dst,
-                          const std::array<std::uint64_t, 4>& dstStrides,
-                          const std::array<std::uint32_t, 4>& extent,
-                          std::uint32_t elementBytes) const {
-        sim::BoundOp op;
-        op.type = sim::OpType::Move;
-        op.sourceOp = sourceOp;
-        op.move = sim::MoveOp{.src = src,
-                              .dst = dst,
-                              .srcStrides = srcStrides,
-                              .dstStrides = dstStrides,
-                              .extent = extent,
-                              .elementBytes = elementBytes};
-        op.bytes = std::uint64_t{extent[0]} * extent[1] * extent[2] * extent[3] * elementBytes;
-        chooseMovers(op, src.level, dst.level, src.offset, dst.offset);
-        const sim::MoveTiming timing = sim::moveTiming(config_, src.level, dst.level, op.bytes);
-        op.cycles = timing.cycles;
-        op.latency = timing.latency;
-        return op;
+    sim::MoveSpec makeMove(std::uint32_t sourceOp, const sim::Address& src,
+                  const std::array<std::uint64_t, 4>& srcStrides, const sim::Address& dst,
+                  const std::array<std::uint64_t, 4>& dstStrides,
+                  const std::array<std::uint32_t, 4>& extent, std::uint32_t elementBytes) const {
+        sim::MoveSpec m;
+        m.type = sim::OpType::Move;
+        m.sourceOp = sourceOp;
+        m.move = sim::MoveOp{.src = src,
+                             .dst = dst,
+                             .srcStrides = srcStrides,
+                             .dstStrides = dstStrides,
+                             .extent = extent,
+                             .elementBytes = elementBytes};
+        m.bytes = std::uint64_t{extent[0]} * extent[1] * extent[2] * extent[3] * elementBytes;
+        chooseMovers(m, src.level, dst.level, src.offset, dst.offset);
+        const sim::MoveTiming timing = sim::moveTiming(config_, src.level, dst.level, m.bytes);
+        m.cycles = timing.cycles;
+        m.latency = timing.latency;
+        return m;
     }
 
     // Dependencies of DFX op i, as bound-op indices.
@@ -750,7 +773,7 @@ private:
             moveEnd(toLevel(op.src_level()), r.src, tensor, origin, extent, deps);
         const auto [dst, dstStrides] =
             moveEnd(toLevel(op.dst_level()), r.dst, tensor, origin, extent, deps);
-        sim::BoundOp move = makeMove(i, src, srcStrides, dst, dstStrides, extent, e);
+        sim::MoveSpec move = makeMove(i, src, srcStrides, dst, dstStrides, extent, e);
         if (load && r.dstCreated)
             placeInWindow(move, r, toLevel(op.dst_level()), space);
         completion_[i] = schedule_.add(move, deps, space);
@@ -799,8 +822,8 @@ private:
             srcStrides = {0, 0, e, rowBytes};
         const std::uint32_t move =
             schedule_.add(makeMove(op, src, srcStrides, sim::Address{Level::L1, *l1},
-                                   packedStrides(extent, t.elementBytes), extent, t.elementBytes),
-                          after, space);
+                             packedStrides(extent, t.elementBytes), extent, t.elementBytes),
+                    after, space);
         return std::pair{*l1, move};
     }
 
@@ -814,9 +837,9 @@ private:
         const std::uint64_t rowBytes = std::uint64_t{res.extent[3]} * e;
         const std::array<std::uint32_t, 4> extent{1, 1, rows, cols};
         const sim::Address dst{Level::L2, res.address + r0 * rowBytes + std::uint64_t{c0} * e};
-        return schedule_.add(makeMove(op, sim::Address{Level::L1, l1}, packedStrides(extent, e),
-                                      dst, {0, 0, rowBytes, e}, extent, e),
-                             std::span<const std::uint32_t>(&after, 1), space);
+        return schedule_.add(makeMove(op, sim::Address{Level::L1, l1}, packedStrides(extent, e), dst,
+                                {0, 0, rowBytes, e}, extent, e),
+                       std::span<const std::uint32_t>(&after, 1), space);
     }
 
     // A MatMul tile on the array (docs/timing-model.md, "Dataflows"). The tile's M, N and K are
@@ -970,9 +993,8 @@ private:
                     arrayOp.engine = sim::EngineKind::Array;
                     arrayOp.engineIndex = arrayIndex;
                     arrayOp.sourceOp = i;
-                    arrayOp.array = pass;
                     arrayOp.cycles = cycles;
-                    const std::uint32_t passOp = schedule_.add(arrayOp, passDeps, passSpace);
+                    const std::uint32_t passOp = schedule_.add(arrayOp, pass, passDeps, passSpace);
                     out.lastPass = passOp;
                     lastPassOfFold = passOp;
                     for (std::uint64_t block : passBlocks)
@@ -1014,10 +1036,10 @@ private:
             if (!l1)
                 return std::unexpected(l1.error());
             const auto packed = packedStrides(res.extent, t.elementBytes);
-            passDeps.push_back(schedule_.add(makeMove(i, sim::Address{Level::L2, res.address},
-                                                      packed, sim::Address{Level::L1, *l1}, packed,
-                                                      res.extent, t.elementBytes),
-                                             dfxDepsOfOp, space));
+            passDeps.push_back(schedule_.add(makeMove(i, sim::Address{Level::L2, res.address}, packed,
+                                                sim::Address{Level::L1, *l1}, packed, res.extent,
+                                                t.elementBytes),
+                                       dfxDepsOfOp, space));
             blocks.push_back(*l1);
             const dfx::Box box = dfx::inputBox(shape, in, tile);
             vop.inputs.push_back(sim::VectorOperand{.at = {Level::L1, *l1},
@@ -1043,9 +1065,7 @@ private:
         pass.engineIndex = computeCount_++ % config_.compute.tileCount;
         pass.sourceOp = i;
         pass.cycles = sim::vectorCycles(config_, sim::vectorWork(vop));
-        pass.vector = static_cast<std::uint32_t>(schedule_.vectorOps.size());
-        schedule_.vectorOps.push_back(std::move(vop));
-        const std::uint32_t passOp = schedule_.add(pass, passDeps, passSpace);
+        const std::uint32_t passOp = schedule_.add(pass, std::move(vop), passDeps, passSpace);
         for (std::uint64_t block : blocks)
             allocatorFor(Level::L1).release(block, passOp);
         const auto packed = packedStrides(O.extent, to.elementBytes);
@@ -1065,7 +1085,7 @@ private:
     std::vector<TensorInfo> tensors_;
     std::vector<NextFitAllocator> allocators_; // L3, L2, L1
     std::vector<Residency> residencies_;
-    std::map<TileKey, std::uint32_t> resident_;
+    std::unordered_map<TileKey, std::uint32_t, TileKeyHash> resident_;
     std::map<std::uint32_t, std::uint32_t> whole_; // root tensor -> its on-chip residency
     std::vector<dfx::KernelShape> kernelShapes_;
     std::vector<OpResidencies> touched_;
@@ -1077,7 +1097,7 @@ private:
         NextFitAllocator::Block block;
         std::uint32_t ready = 0; // bound op after which the contents are there
     };
-    std::map<TileKey, CachedTile> cache_;
+    std::unordered_map<TileKey, CachedTile, TileKeyHash> cache_;
     std::vector<std::vector<std::uint32_t>> computesOf_; // per kernel: its Compute ops (steps)
     std::vector<std::array<std::uint64_t, sim::kLevelCount>> stepBytes_; // per kernel and level
     std::uint32_t slots_ = 1; // the current kernel's prefetch window (openWindows)

@@ -307,13 +307,13 @@ std::vector<KernelProfile> profileKernels(const dfx::Program& program,
         switch (op.type) {
         case sim::OpType::Move:
             row.bytesBetweenLevels[static_cast<std::size_t>(
-                                       std::max(op.move.src.level, op.move.dst.level)) -
+                                       std::max(schedule.move(op).src.level, schedule.move(op).dst.level)) -
                                    1] += op.bytes;
             break;
         case sim::OpType::Array:
             row.arrayBusyCycles += op.cycles;
-            row.macs += std::uint64_t{op.array.m} * op.array.n * op.array.k;
-            row.folds += op.array.foldStart ? 1 : 0;
+            row.macs += std::uint64_t{schedule.array(op).m} * schedule.array(op).n * schedule.array(op).k;
+            row.folds += schedule.array(op).foldStart ? 1 : 0;
             break;
         case sim::OpType::Vector:
             row.arrayBusyCycles += op.cycles;
@@ -357,15 +357,15 @@ std::string formatSchedule(const dfx::Program& program, const sim::Schedule& sch
             ++opsPerKind[static_cast<std::size_t>(op.engine)];
         switch (op.type) {
         case sim::OpType::Move:
-            bytesPerPair[static_cast<std::size_t>(std::max(op.move.src.level, op.move.dst.level)) -
+            bytesPerPair[static_cast<std::size_t>(std::max(schedule.move(op).src.level, schedule.move(op).dst.level)) -
                          1] += op.bytes;
             row(i, op, "move", engineChoices(op),
-                fmt::format("{:<16} {:<16} {:>8}", address(op.move.src), address(op.move.dst),
+                fmt::format("{:<16} {:<16} {:>8}", address(schedule.move(op).src), address(schedule.move(op).dst),
                             op.bytes),
                 fmt::format("{}", op.latency), slotText(op));
             break;
         case sim::OpType::Array: {
-            const sim::ArrayOp& a = op.array;
+            const sim::ArrayOp& a = schedule.array(op);
             row(i, op, "array", engineChoices(op),
                 fmt::format("A {:#x} B {:#x}{} -> {}", a.a.offset, a.b.offset,
                             a.hasInit ? fmt::format(" C {:#x}", a.init.offset) : "",
@@ -376,7 +376,7 @@ std::string formatSchedule(const dfx::Program& program, const sim::Schedule& sch
             break;
         }
         case sim::OpType::Vector: {
-            const sim::VectorOp& v = schedule.vectorOps[op.vector];
+            const sim::VectorOp& v = schedule.vector(op);
             std::string ins;
             for (const sim::VectorOperand& in : v.inputs)
                 ins += fmt::format("{}{:#x}", ins.empty() ? "" : ",", in.at.offset);

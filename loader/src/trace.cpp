@@ -74,16 +74,16 @@ std::string chromeTrace(const LoadedObject& object, const KpuConfig& config,
         case sim::OpType::Move:
             category = "move";
             args["bytes"] = op.bytes;
-            args["levels"] = levels(op.move);
+            args["levels"] = levels(schedule.move(op));
             args["latency"] = op.latency;
             if (source.kind() == dfx::OpKind::DataMove) {
                 const std::string tensor = program.tensors()->Get(source.index())->name()->str();
-                name = tensor + " " + levels(op.move);
+                name = tensor + " " + levels(schedule.move(op));
                 args["tensor"] = tensor;
                 args["tile"] = tile(source.region());
             } else {
                 // An L1 stream or drain the loader expanded from a Compute op of `kernel`.
-                name = kernel + " " + levels(op.move);
+                name = kernel + " " + levels(schedule.move(op));
                 args["expanded_from"] = "compute of " + kernel;
             }
             if (op.slots > 0) {
@@ -95,14 +95,14 @@ std::string chromeTrace(const LoadedObject& object, const KpuConfig& config,
         case sim::OpType::Array:
             category = "array";
             name = kernel + " pass";
-            args["m"] = op.array.m;
-            args["n"] = op.array.n;
-            args["k"] = op.array.k;
-            args["dataflow"] = sim::dataflowName(op.array.dataflow);
-            args["fold_start"] = op.array.foldStart;
+            args["m"] = schedule.array(op).m;
+            args["n"] = schedule.array(op).n;
+            args["k"] = schedule.array(op).k;
+            args["dataflow"] = sim::dataflowName(schedule.array(op).dataflow);
+            args["fold_start"] = schedule.array(op).foldStart;
             break;
         case sim::OpType::Vector: {
-            const sim::VectorOp& v = schedule.vectorOps[op.vector];
+            const sim::VectorOp& v = schedule.vector(op);
             category = "vector";
             name = std::string(operatorName(v.kind));
             const auto& e = v.output.extent;

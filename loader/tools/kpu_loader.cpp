@@ -1,6 +1,8 @@
 // kpu-loader: verify a DFX object, bind it to a KPU configuration, and simulate it.
+#include <algorithm>
 #include <iostream>
 #include <map>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -29,6 +31,8 @@ struct Options {
     std::vector<std::string> inputSpecs, outputSpecs;
     std::uint64_t seed = 1;
     bool verify = true, dryRun = false, json = false, profile = false, timingOnly = false;
+    bool copyMoves = false;
+    unsigned threads = std::max(1u, std::thread::hardware_concurrency());
 };
 
 int run(const Options& o) {
@@ -66,7 +70,9 @@ int run(const Options& o) {
         return report(inputs.error());
     // The per-op timeline costs 24 bytes per bound op: recorded only when something reads it.
     const kpu::sim::RunOptions runOptions{.functional = !o.timingOnly,
-                                          .recordTimeline = o.profile || !o.tracePath.empty()};
+                                          .recordTimeline = o.profile || !o.tracePath.empty(),
+                                          .copyMoves = o.copyMoves,
+                                          .threads = o.threads};
     auto result = kpu::loader::simulate(*object->program, *schedule, *config, *inputs, runOptions);
     if (!result)
         return report(result.error());
@@ -133,6 +139,14 @@ int main(int argc, char** argv) {
         "--timing-only", o.timingOnly,
         "simulate the timing only: no arithmetic, no data copies, no verification; the same "
         "cycles and report as a full run");
+    app.add_option("--threads", o.threads,
+                   "host threads for the functional simulation (default: all cores); results, "
+                   "cycles and traces do not depend on it")
+        ->check(CLI::Range(1u, 1024u))
+        ->default_str("all cores");
+    app.add_flag("--copy-moves", o.copyMoves,
+                 "copy every move's bytes through the simulated memories, as the hardware does "
+                 "(default: loads of inputs and constants are read in place; the same results)");
     for (const char* option : {"--input", "--output", "--seed", "--json", "--profile", "--trace"})
         app.get_option(option)->excludes(dryRunFlag);
     for (const char* option : {"--input", "--output", "--seed"})

@@ -6,15 +6,16 @@
 #include <cstring>
 #include <new>
 #include <queue>
+#include <thread>
 
 #include <fmt/format.h>
 #include <sys/mman.h>
 
 #include "kpu/common/float_convert.h"
 #include "kpu/common/shape.h"
-#include "kpu/simulator/tile_kernels.h"
 #include "kpu/simulator/timing.h"
-#include "kpu/simulator/vector_kernels.h"
+
+#include "functional.h"
 
 namespace kpu::sim {
 
@@ -53,6 +54,9 @@ Arena::Arena(std::uint64_t capacity) : capacity_(capacity) {
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         throw std::bad_alloc();
+    // Tiles read in place from big tensors touch a new 4 KiB page every row: huge pages spare
+    // the host most of those TLB misses (a hint; the kernel may decline).
+    madvise(p, capacity, MADV_HUGEPAGE);
     data_ = static_cast<std::uint8_t*>(p);
 }
 
@@ -80,10 +84,6 @@ Expected<Simulator> Simulator::create(const KpuConfig& config, const Schedule& s
     return sim;
 }
 
-std::uint8_t* Simulator::at(const Address& a) {
-    return levels_[static_cast<std::size_t>(a.level)]->data() + a.offset;
-}
-
 Expected<void> Simulator::writeExternal(std::uint64_t offset, std::span<const std::uint8_t> bytes) {
     const Arena& ext = *levels_[0];
     if (offset > ext.capacity() || bytes.size() > ext.capacity() - offset)
@@ -100,124 +100,6 @@ Expected<void> Simulator::readExternal(std::uint64_t offset, std::span<std::uint
                     offset);
     std::memcpy(bytes.data(), ext.data() + offset, bytes.size());
     return {};
-}
-
-void Simulator::executeMove(const MoveOp& op) {
-    const std::uint8_t* src = at(op.src);
-    std::uint8_t* dst = at(op.dst);
-    const auto& e = op.extent;
-    // The innermost dimension is contiguous on both sides whenever its stride is the element size.
-    const bool contiguousRows =
-        op.srcStrides[3] == op.elementBytes && op.dstStrides[3] == op.elementBytes;
-    const std::uint64_t rowBytes = std::uint64_t{e[3]} * op.elementBytes;
-    for (std::uint32_t i0 = 0; i0 < e[0]; ++i0)
-        for (std::uint32_t i1 = 0; i1 < e[1]; ++i1)
-            for (std::uint32_t i2 = 0; i2 < e[2]; ++i2) {
-                const std::uint8_t* s =
-                    src + i0 * op.srcStrides[0] + i1 * op.srcStrides[1] + i2 * op.srcStrides[2];
-                std::uint8_t* d =
-                    dst + i0 * op.dstStrides[0] + i1 * op.dstStrides[1] + i2 * op.dstStrides[2];
-                if (contiguousRows) {
-                    std::memcpy(d, s, rowBytes);
-                    continue;
-                }
-                for (std::uint32_t i3 = 0; i3 < e[3]; ++i3)
-                    std::memcpy(d + i3 * op.dstStrides[3], s + i3 * op.srcStrides[3],
-                                op.elementBytes);
-            }
-}
-
-void Simulator::executeArray(const ArrayOp& op) {
-    const std::size_t am = std::size_t{op.m} * op.k, bm = std::size_t{op.k} * op.n,
-                      cm = std::size_t{op.m} * op.n;
-    const bool f64 = op.aType == DType::F64 || op.bType == DType::F64 || op.outType == DType::F64 ||
-                     (op.hasInit && op.initType == DType::F64);
-    if (f64) {
-        scratchF64_.resize(am + bm + cm);
-        double* a = scratchF64_.data();
-        double* b = a + am;
-        double* c = b + bm;
-        convertToF64(op.aType, at(op.a), a, am);
-        convertToF64(op.bType, at(op.b), b, bm);
-        if (op.hasInit)
-            convertToF64(op.initType, at(op.init), c, cm);
-        selectedKernels().dgemm(GemmF64Args{.m = op.m,
-                                            .n = op.n,
-                                            .k = op.k,
-                                            .a = a,
-                                            .lda = op.k,
-                                            .b = b,
-                                            .ldb = op.n,
-                                            .c = c,
-                                            .ldc = op.n,
-                                            .accumulate = op.hasInit});
-        if (op.hasBias || op.activation != Activation::None) {
-            std::vector<double> bias;
-            if (op.hasBias) {
-                bias.resize(op.n);
-                convertToF64(op.biasType, at(op.bias), bias.data(), op.n);
-            }
-            applyEpilogueF64(c, op.m, op.n, op.hasBias ? bias.data() : nullptr, op.activation,
-                             op.activationMin, op.activationMax);
-        }
-        convertFromF64(op.outType, c, at(op.out), cm);
-        return;
-    }
-    // f32 compute. Operands already in f32 are used in place, others are converted to scratch.
-    scratchF32_.resize(am + bm + cm);
-    auto asF32 = [&](DType type, const Address& where, float* scratch,
-                     std::size_t count) -> float* {
-        if (type == DType::F32)
-            return reinterpret_cast<float*>(at(where));
-        convertToF32(type, at(where), scratch, count);
-        return scratch;
-    };
-    const float* a = asF32(op.aType, op.a, scratchF32_.data(), am);
-    const float* b = asF32(op.bType, op.b, scratchF32_.data() + am, bm);
-    float* c = op.outType == DType::F32 ? reinterpret_cast<float*>(at(op.out))
-                                        : scratchF32_.data() + am + bm;
-    if (op.hasInit) {
-        if (op.initType == DType::F32)
-            std::memmove(c, at(op.init), cm * sizeof(float));
-        else
-            convertToF32(op.initType, at(op.init), c, cm);
-    }
-    selectedKernels().sgemm(GemmF32Args{.m = op.m,
-                                        .n = op.n,
-                                        .k = op.k,
-                                        .a = a,
-                                        .lda = op.k,
-                                        .b = b,
-                                        .ldb = op.n,
-                                        .c = c,
-                                        .ldc = op.n,
-                                        .accumulate = op.hasInit});
-    if (op.hasBias || op.activation != Activation::None) {
-        const float* bias = nullptr;
-        if (op.hasBias) {
-            scratchBias_.resize(op.n);
-            bias = asF32(op.biasType, op.bias, scratchBias_.data(), op.n);
-        }
-        applyEpilogueF32(c, op.m, op.n, bias, op.activation, op.activationMin, op.activationMax);
-    }
-    if (op.outType != DType::F32)
-        convertFromF32(op.outType, c, at(op.out), cm);
-}
-
-void Simulator::executeVector(const VectorOp& op) {
-    std::array<const std::uint8_t*, 8> small{};
-    std::vector<const std::uint8_t*> many;
-    std::span<const std::uint8_t* const> inputs;
-    if (op.inputs.size() <= small.size()) {
-        for (std::size_t i = 0; i < op.inputs.size(); ++i)
-            small[i] = at(op.inputs[i].at);
-        inputs = std::span(small.data(), op.inputs.size());
-    } else {
-        for (const VectorOperand& in : op.inputs)
-            many.push_back(at(in.at));
-        inputs = many;
-    }
-    executeVectorOp(op, inputs, at(op.output.at));
 }
 
 namespace {
@@ -247,18 +129,24 @@ const char* dataflowName(Dataflow d) {
 }
 
 RunStats Simulator::run(const Schedule& schedule, const RunOptions& options) {
-    RunStats stats = simulateTiming(schedule, options.recordTimeline);
-    // Functional execution in schedule order, whatever the simulated start times: a missing
-    // dependency can make the timing optimistic but never changes a result.
-    if (options.functional)
-        for (const BoundOp& op : schedule.ops) {
-            if (op.type == OpType::Move)
-                executeMove(op.move);
-            else if (op.type == OpType::Vector)
-                executeVector(schedule.vectorOps[op.vector]);
-            else if (op.type == OpType::Array)
-                executeArray(op.array);
-        }
+    if (!options.functional)
+        return simulateTiming(schedule, options.recordTimeline);
+    // The values do not depend on the simulated times (functional.h): the timing runs on a
+    // thread of its own beside the functional execution when there are threads to spare.
+    const FunctionalOptions functional{.forward = !options.copyMoves,
+                                       .threads = std::max(options.threads, 1u)};
+    std::array<Arena*, kLevelCount> levels{};
+    for (std::size_t l = 0; l < kLevelCount; ++l)
+        levels[l] = levels_[l].get();
+    if (functional.threads == 1) {
+        RunStats stats = simulateTiming(schedule, options.recordTimeline);
+        executeFunctional(schedule, levels, functional);
+        return stats;
+    }
+    RunStats stats;
+    std::thread timing([&] { stats = simulateTiming(schedule, options.recordTimeline); });
+    executeFunctional(schedule, levels, functional);
+    timing.join();
     return stats;
 }
 
@@ -348,11 +236,12 @@ RunStats Simulator::simulateTiming(const Schedule& schedule, bool recordTimeline
             // in proportion to what they move (a bank conflict), and a transfer slower than the
             // memory leaves it free for the rest of its data phase.
             const std::uint64_t inputs = readyAt + (op.type == OpType::Move ? op.latency : 0);
+            const MoveOp* move = op.type == OpType::Move ? &schedule.move(op) : nullptr;
             std::uint64_t portsFree = 0;
             ports.clear();
             if (op.type == OpType::Move) {
-                for (const auto& [at, strides] : {std::pair{op.move.src, op.move.srcStrides},
-                                                  std::pair{op.move.dst, op.move.dstStrides}}) {
+                for (const auto& [at, strides] : {std::pair{move->src, move->srcStrides},
+                                                  std::pair{move->dst, move->dstStrides}}) {
                     if (at.level == Level::L1)
                         continue;
                     const auto level = static_cast<std::size_t>(at.level);
@@ -360,7 +249,7 @@ RunStats Simulator::simulateTiming(const Schedule& schedule, bool recordTimeline
                         std::ceil(static_cast<double>(op.bytes) /
                                   config_.bytesPerCycle(levelBandwidthGBps(config_, at.level))));
                     const auto [first, last] =
-                        memoriesTouched(at, strides, op.move, schedule.memories[level].capacity);
+                        memoriesTouched(at, strides, *move, schedule.memories[level].capacity);
                     for (std::uint64_t m = first; m <= last; ++m) {
                         ports.push_back(Port{level, m, std::min(held, op.cycles)});
                         portsFree = std::max(portsFree, portFree[level][m]);
@@ -393,9 +282,9 @@ RunStats Simulator::simulateTiming(const Schedule& schedule, bool recordTimeline
             if (recordTimeline)
                 stats.timeline[i] = OpTiming{start, finish[i], static_cast<std::uint32_t>(stat)};
             if (op.type == OpType::Move) {
-                stats.levels[static_cast<std::size_t>(op.move.src.level)].bytesRead += op.bytes;
-                stats.levels[static_cast<std::size_t>(op.move.dst.level)].bytesWritten += op.bytes;
-                const auto nearer = std::max(op.move.src.level, op.move.dst.level);
+                stats.levels[static_cast<std::size_t>(move->src.level)].bytesRead += op.bytes;
+                stats.levels[static_cast<std::size_t>(move->dst.level)].bytesWritten += op.bytes;
+                const auto nearer = std::max(move->src.level, move->dst.level);
                 // Moves are between adjacent levels (the object verifier and binder guarantee
                 // it), so the nearer end is L3, L2 or L1.
                 assert(nearer != Level::External);
@@ -403,9 +292,10 @@ RunStats Simulator::simulateTiming(const Schedule& schedule, bool recordTimeline
             } else if (op.type == OpType::Vector) {
                 ++stats.vectorPasses;
             } else {
-                stats.macs += std::uint64_t{op.array.m} * op.array.n * op.array.k;
+                const ArrayOp& pass = schedule.array(op);
+                stats.macs += std::uint64_t{pass.m} * pass.n * pass.k;
                 ++stats.arrayPasses;
-                stats.arrayFolds += op.array.foldStart ? 1 : 0;
+                stats.arrayFolds += pass.foldStart ? 1 : 0;
             }
         }
         for (std::uint32_t k = successorOffsets[i]; k < successorOffsets[i + 1]; ++k) {

@@ -66,7 +66,7 @@ TEST(Binder, EveryMoveStaysInsideItsLevelsAndUsesTheRightEngineKind) {
     for (const sim::BoundOp& op : schedule->ops) {
         if (op.type == sim::OpType::Move) {
             ++moves;
-            const auto& m = op.move;
+            const auto& m = schedule->move(op);
             for (const sim::Address* a : {&m.src, &m.dst})
                 EXPECT_LE(a->offset + op.bytes, levelBytes(*schedule, a->level) + 1);
             const auto farther = std::min(m.src.level, m.dst.level);
@@ -78,10 +78,11 @@ TEST(Binder, EveryMoveStaysInsideItsLevelsAndUsesTheRightEngineKind) {
             EXPECT_LT(op.engineIndex, schedule->engineCounts[static_cast<std::size_t>(op.engine)]);
         } else if (op.type == sim::OpType::Array) {
             ++passes;
-            EXPECT_LE(op.array.m, 16u);
-            EXPECT_LE(op.array.n, 16u);
-            EXPECT_EQ(op.array.a.level, sim::Level::L1);
-            EXPECT_EQ(op.array.out.level, sim::Level::L1);
+            const sim::ArrayOp& a = schedule->array(op);
+            EXPECT_LE(a.m, 16u);
+            EXPECT_LE(a.n, 16u);
+            EXPECT_EQ(a.a.level, sim::Level::L1);
+            EXPECT_EQ(a.out.level, sim::Level::L1);
         }
     }
     // Each 16x16 output block of each K step gets at least one array pass.
@@ -102,8 +103,8 @@ TEST(Binder, DmaEngineFollowsTheExternalBank) {
     for (const sim::BoundOp& op : schedule->ops) {
         if (op.type != sim::OpType::Move || op.engine != sim::EngineKind::Dma)
             continue;
-        const sim::Address& ext =
-            op.move.src.level == sim::Level::External ? op.move.src : op.move.dst;
+        const sim::MoveOp& m = schedule->move(op);
+        const sim::Address& ext = m.src.level == sim::Level::External ? m.src : m.dst;
         EXPECT_EQ(op.engineIndex, ext.offset / bank % defaultConfig().movement.dmaEngineCount);
         engines.insert(op.engineIndex);
     }
@@ -174,8 +175,8 @@ TEST(Binder, AWrongAddressShowsUpAsAVerificationMismatch) {
     // Sabotage: the first Streamer move into L1 reads 64 bytes further on.
     sim::Schedule broken = *schedule;
     for (sim::BoundOp& op : broken.ops)
-        if (op.type == sim::OpType::Move && op.move.dst.level == sim::Level::L1) {
-            op.move.src.offset += 64;
+        if (op.type == sim::OpType::Move && broken.move(op).dst.level == sim::Level::L1) {
+            broken.moves[op.payload].src.offset += 64;
             break;
         }
     auto bad = simulate(*c.program, broken, defaultConfig(), *inputs);
@@ -230,14 +231,15 @@ onChipRanges(const dfx::Program& p, const sim::Schedule& s) {
     for (const sim::BoundOp& op : s.ops) {
         const dfx::Op& source = *p.ops()->Get(op.sourceOp);
         if (op.type != sim::OpType::Move || source.kind() != dfx::OpKind::DataMove ||
-            op.move.dst.level != sim::Level::L3 || source.src_level() != dfx::MemoryLevel::L2)
+            s.move(op).dst.level != sim::Level::L3 || source.src_level() != dfx::MemoryLevel::L2)
             continue;
         const std::string name = p.tensors()->Get(source.index())->name()->str();
         if (!isReserved(p, name))
             continue; // an output tile staged in L3 on its way out
-        auto [it, fresh] = ranges.try_emplace(name, op.move.dst.offset, op.move.dst.offset);
-        it->second.first = std::min(it->second.first, op.move.dst.offset);
-        it->second.second = std::max(it->second.second, op.move.dst.offset + op.bytes);
+        const std::uint64_t at = s.move(op).dst.offset;
+        auto [it, fresh] = ranges.try_emplace(name, at, at);
+        it->second.first = std::min(it->second.first, at);
+        it->second.second = std::max(it->second.second, at + op.bytes);
     }
     return ranges;
 }

@@ -272,7 +272,7 @@ TEST(Report, DryRunShowsEngineChoicesLatencySlotsAndFolds) {
     ASSERT_TRUE(runExample("matmul_4x16x4", defaultConfig(), run));
     sim::Schedule s;
     s.engineCounts = {2, 4, 16, 1};
-    sim::BoundOp load;
+    sim::MoveSpec load;
     load.type = sim::OpType::Move;
     load.engine = sim::EngineKind::Streamer;
     load.engineIndex = 1;
@@ -287,7 +287,7 @@ TEST(Report, DryRunShowsEngineChoicesLatencySlotsAndFolds) {
     load.move.src = {sim::Level::L2, 0x100};
     load.move.dst = {sim::Level::L1, 0x40};
     s.add(load, {});
-    sim::BoundOp pass;
+    sim::ArraySpec pass;
     pass.type = sim::OpType::Array;
     pass.engine = sim::EngineKind::Array;
     pass.cycles = 62;

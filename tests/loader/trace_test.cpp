@@ -76,9 +76,9 @@ void checkTrace(const ExampleRun& run) {
             }
         } else if (op.type == sim::OpType::Array) {
             EXPECT_EQ(e.at("cat"), "array");
-            EXPECT_EQ(args.at("m"), op.array.m);
-            EXPECT_EQ(args.at("k"), op.array.k);
-            EXPECT_EQ(args.at("fold_start"), op.array.foldStart);
+            EXPECT_EQ(args.at("m"), run.schedule.array(op).m);
+            EXPECT_EQ(args.at("k"), run.schedule.array(op).k);
+            EXPECT_EQ(args.at("fold_start"), run.schedule.array(op).foldStart);
             EXPECT_TRUE(args.contains("dataflow"));
         }
         busy[tid].emplace_back(t.start, t.finish);

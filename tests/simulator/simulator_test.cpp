@@ -22,6 +22,7 @@ namespace {
 
 using u32 = std::uint32_t;
 using u64 = std::uint64_t;
+using Strides = std::array<u64, 4>;
 
 constexpr u64 kExtBytes = 1 << 20;
 constexpr u64 kL3Bytes = 64 << 10;
@@ -45,9 +46,9 @@ Schedule emptySchedule() {
 constexpr std::size_t kDma0 = 0, kDma1 = 1, kMover0 = 2, kStreamer0 = 3, kArray0 = 4;
 
 // A packed (dense row-major) move of `count` elements.
-BoundOp packedMove(EngineKind engine, u32 index, Address src, Address dst, u32 count,
+MoveSpec packedMove(EngineKind engine, u32 index, Address src, Address dst, u32 count,
                    u32 elementBytes, u64 cycles) {
-    BoundOp op;
+    MoveSpec op;
     op.type = OpType::Move;
     op.engine = engine;
     op.engineIndex = index;
@@ -259,7 +260,7 @@ TEST(SimulatorTiming, PipelineCriticalPath) {
     s.add(packedMove(EngineKind::BlockMover, 0, l3(1024), l2(1024), k * n, 4, 30), dep({1}));
     s.add(packedMove(EngineKind::Streamer, 0, l2(0), l1(0), m * k, 4, 10), dep({2}));
     s.add(packedMove(EngineKind::Streamer, 0, l2(1024), l1(1024), k * n, 4, 10), dep({3}));
-    BoundOp arr;
+    ArraySpec arr;
     arr.type = OpType::Array;
     arr.engine = EngineKind::Array;
     arr.cycles = 50;
@@ -317,8 +318,8 @@ TEST(SimulatorTiming, MovesSharingAMemoryPortTakeTurns) {
 // second move ready at 0 streams its data right after the first's.
 TEST(SimulatorTiming, LatencyIsPipelined) {
     Schedule s = emptySchedule();
-    BoundOp a = packedMove(EngineKind::Dma, 0, ext(0), l3(0), 16, 4, 100);
-    BoundOp b = packedMove(EngineKind::Dma, 0, ext(64), l3(1024), 16, 4, 100);
+    MoveSpec a = packedMove(EngineKind::Dma, 0, ext(0), l3(0), 16, 4, 100);
+    MoveSpec b = packedMove(EngineKind::Dma, 0, ext(64), l3(1024), 16, 4, 100);
     a.latency = b.latency = 30;
     s.add(a, {});
     s.add(b, {});
@@ -335,7 +336,7 @@ TEST(SimulatorTiming, LatencyIsPipelined) {
 TEST(SimulatorTiming, AMoveTakesTheFirstFreeOfItsEngines) {
     Schedule s = emptySchedule();
     s.add(packedMove(EngineKind::Dma, 0, ext(0), l3(0), 16, 4, 100), {});
-    BoundOp either = packedMove(EngineKind::Dma, 0, ext(kBank1), l3(1024), 16, 4, 40);
+    MoveSpec either = packedMove(EngineKind::Dma, 0, ext(kBank1), l3(1024), 16, 4, 40);
     either.engineChoices = 2; // dma[0] or dma[1]
     s.add(either, {});
     Simulator sim = makeSim(s);
@@ -350,7 +351,7 @@ TEST(SimulatorTiming, WaitsAreAttributedToDataOrSpace) {
     Schedule s = emptySchedule();
     const u32 load = s.add(packedMove(EngineKind::Dma, 0, ext(0), l3(0), 16, 4, 100), {});
     const u32 slow = s.add(packedMove(EngineKind::Dma, 1, ext(kBank1), l3(1024), 16, 4, 300), {});
-    BoundOp pass;
+    ArraySpec pass;
     pass.type = OpType::Array;
     pass.engine = EngineKind::Array;
     pass.cycles = 10;
@@ -467,7 +468,7 @@ TEST(SimulatorFunctional, Strided4DMovesCopyExactlyTheBox) {
     const std::array<u64, 4> transposedDst{3 * 4 * 2 * elem, 4 * 2 * elem, 2 * elem, elem};
 
     Schedule s = emptySchedule();
-    BoundOp in;
+    MoveSpec in;
     in.type = OpType::Move;
     in.engine = EngineKind::Dma;
     in.cycles = 10;
@@ -479,7 +480,7 @@ TEST(SimulatorFunctional, Strided4DMovesCopyExactlyTheBox) {
                      .extent = extent,
                      .elementBytes = elem};
     const u32 op0 = s.add(in, {});
-    BoundOp out = in;
+    MoveSpec out = in;
     out.move = MoveOp{.src = l2(64),
                       .dst = ext(200000),
                       .srcStrides = packed,
@@ -488,7 +489,7 @@ TEST(SimulatorFunctional, Strided4DMovesCopyExactlyTheBox) {
                       .elementBytes = elem};
     const std::array<u32, 1> d0{op0};
     s.add(out, d0);
-    BoundOp tr = in;
+    MoveSpec tr = in;
     tr.move = MoveOp{.src = l2(64),
                      .dst = ext(300000),
                      .srcStrides = transposedSrc,
@@ -638,7 +639,7 @@ void runArrayCase(const ArrayCase& c, double tolerance) {
         packedMove(EngineKind::Dma, 0, ext(extI), l1(L1i), static_cast<u32>(ib.size()), 1, 1), {}));
     loads.push_back(s.add(
         packedMove(EngineKind::Dma, 0, ext(extO), l1(L1o), static_cast<u32>(ob.size()), 1, 1), {}));
-    BoundOp arr;
+    ArraySpec arr;
     arr.type = OpType::Array;
     arr.engine = EngineKind::Array;
     arr.cycles = 1;
@@ -755,6 +756,85 @@ TEST(SimulatorRun, Deterministic) {
     const RunStats again = a.run(s); // a second run on the same simulator, too
     expectSameStats(first, second);
     expectSameStats(first, again);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Functional execution: forwarded loads and threads show exactly what copying shows.
+
+// A schedule whose forwarded blocks are read through every path: a read-only tensor at EXT 0
+// (256 floats) and a writable one at EXT 4096, loaded into L3 and L2, partly overwritten,
+// re-read as a sub-box, a transposed box and a whole block, and stored to EXT 8192 onwards.
+Schedule forwardingSchedule() {
+    Schedule s = emptySchedule();
+    s.tensors = {TensorPlacement{.name = "in", .offset = 0, .bytes = 1024, .readOnly = true},
+                 TensorPlacement{.name = "w", .offset = 4096, .bytes = 1024, .readOnly = false}};
+    auto move = [&](Address src, Strides srcStrides, Address dst, Strides dstStrides,
+                    std::array<u32, 4> extent, std::span<const u32> deps = {}) {
+        MoveSpec m;
+        m.type = OpType::Move;
+        m.engine = EngineKind::Dma;
+        m.cycles = 1;
+        m.move = MoveOp{.src = src,
+                        .dst = dst,
+                        .srcStrides = srcStrides,
+                        .dstStrides = dstStrides,
+                        .extent = extent,
+                        .elementBytes = 4};
+        return s.add(m, deps);
+    };
+    const Strides rows16{0, 0, 64, 4}, rows8{0, 0, 32, 4};
+    // 16 x 16 in -> L3 (forwarded), L3 -> L2 (forwarded again).
+    const u32 a = move(ext(0), rows16, l3(0), rows16, {1, 1, 16, 16});
+    const u32 b = move(l3(0), rows16, l2(0), rows16, {1, 1, 16, 16}, std::array{a});
+    // Overwrite L2 bytes [200, 328) with writable data: the window splits around it.
+    const u32 c = move(ext(4096), {0, 0, 128, 4}, l2(200), {0, 0, 128, 4}, {1, 1, 1, 32},
+                       std::array{b});
+    // An 8 x 8 sub-box of the L3 copy (still whole) into L2 at 2048; its transpose at 4096.
+    const u32 d = move(l3(4 * 64 + 16), rows16, l2(2048), rows8, {1, 1, 8, 8}, std::array{a});
+    const u32 e = move(l2(2048), {0, 0, 4, 32}, l2(4096), rows8, {1, 1, 8, 8}, std::array{d});
+    // Everything back out: the partly overwritten block reads forwarded and physical bytes.
+    move(l2(0), rows16, ext(8192), rows16, {1, 1, 16, 16}, std::array{c});
+    move(l2(2048), rows8, ext(16384), rows8, {1, 1, 8, 8}, std::array{d});
+    move(l2(4096), rows8, ext(20480), rows8, {1, 1, 8, 8}, std::array{e});
+    // An array pass on forwarded operands: A = 8 x 8 sub-box, B = the transposed one.
+    const u32 fa = move(l2(2048), rows8, l1(0), rows8, {1, 1, 8, 8}, std::array{d});
+    const u32 fb = move(l2(4096), rows8, l1(256), rows8, {1, 1, 8, 8}, std::array{e});
+    ArraySpec pass;
+    pass.type = OpType::Array;
+    pass.engine = EngineKind::Array;
+    pass.cycles = 1;
+    pass.array.m = pass.array.n = pass.array.k = 8;
+    pass.array.a = l1(0), pass.array.b = l1(256), pass.array.out = l1(512);
+    const u32 g = s.add(pass, std::array{fa, fb});
+    move(l1(512), rows8, l2(8192), rows8, {1, 1, 8, 8}, std::array{g});
+    move(l2(8192), rows8, ext(24576), rows8, {1, 1, 8, 8}, std::array{g + 1});
+    return s;
+}
+
+std::vector<float> runForwarding(const Schedule& s, const RunOptions& options) {
+    std::vector<float> in(256), w(32);
+    for (std::size_t i = 0; i < in.size(); ++i)
+        in[i] = static_cast<float>(i) * 0.25f - 7.0f;
+    for (std::size_t i = 0; i < w.size(); ++i)
+        w[i] = 1000.0f + static_cast<float>(i);
+    Simulator sim = makeSim(s);
+    writeExt(sim, 0, in);
+    writeExt(sim, 4096, w);
+    sim.run(s, options);
+    return readExt<float>(sim, 0, kExtBytes / 2 / sizeof(float));
+}
+
+TEST(SimulatorFunctional, ForwardedLoadsShowWhatCopiesShow) {
+    const Schedule s = forwardingSchedule();
+    const std::vector<float> copied = runForwarding(s, {.copyMoves = true});
+    // The copy is what the moves say: the partly overwritten block, in particular.
+    EXPECT_EQ(copied[8192 / 4 + 51], 1000.0f + 1); // L2 byte 204 came from w[1]
+    EXPECT_EQ(copied[8192 / 4], -7.0f);             // untouched bytes came from `in`
+    EXPECT_EQ(copied[20480 / 4 + 1], copied[16384 / 4 + 8]); // transposed
+    for (unsigned threads : {1u, 2u, 4u})
+        EXPECT_EQ(runForwarding(s, {.copyMoves = false, .threads = threads}), copied)
+            << threads << " thread(s)";
+    EXPECT_EQ(runForwarding(s, {.copyMoves = true, .threads = 2}), copied);
 }
 
 } // namespace

@@ -94,32 +94,42 @@ struct VectorOp {
 
 enum class OpType : std::uint8_t { Move, Array, Barrier, Vector };
 
+// One op of the bound schedule: what the timing model needs of every op (engine, duration,
+// dependencies' kind), plus an index into the schedule's table for its kind (moves, array passes
+// or vector passes). Kept small because big programs bind to millions of ops.
 struct BoundOp {
     OpType type = OpType::Barrier;
     EngineKind engine = EngineKind::Array;
+    // A load into L3 or L2 of a DFX Load/Prefetch: its double-buffer slot (0 .. slots-1) and the
+    // prefetch distance (how many tile steps ahead of the compute it may run). slots == 0: none.
+    std::uint8_t slot = 0, slots = 0, prefetchDistance = 0;
     // The engines that may perform the op: engineIndex + j * engineStride for j < engineChoices
     // (e.g. the DMA engines serving one external bank). The simulator takes the one free first.
     std::uint32_t engineIndex = 0;
     std::uint32_t engineStride = 1;
     std::uint32_t engineChoices = 1;
     std::uint32_t sourceOp = 0; // index of the DFX op this was bound or expanded from
-    std::uint64_t bytes = 0;    // bytes moved (Move) or 0
-    // Duration on the engine, from the timing model (filled in by the binder): for a move the
-    // data phase, ceil(bytes / bytes-per-cycle); for a pass its array cycles.
-    std::uint64_t cycles = 0;
     // Move: first-byte latency of the farther level. Pipelined: it delays the data phase after
     // the op is ready but does not occupy the engine (the engine may stream another move's data).
     std::uint32_t latency = 0;
     // The last `spaceDeps` of the op's dependencies wait for space (the last reader of reused
     // memory, or the prefetch window), the others for data; the report's stall breakdown uses it.
     std::uint32_t spaceDeps = 0;
-    // A load into L3 or L2 of a DFX Load/Prefetch: its double-buffer slot (0 .. slots-1) and the
-    // prefetch distance (how many tile steps ahead of the compute it may run). slots == 0: none.
-    std::uint8_t slot = 0, slots = 0, prefetchDistance = 0;
+    // Index into Schedule::moves, arrays or vectorOps (by type); unused for barriers.
+    std::uint32_t payload = 0;
+    std::uint64_t bytes = 0; // bytes moved (Move) or 0
+    // Duration on the engine, from the timing model (filled in by the binder): for a move the
+    // data phase, ceil(bytes / bytes-per-cycle); for a pass its array cycles.
+    std::uint64_t cycles = 0;
+};
 
-    MoveOp move;              // valid when type == Move
-    ArrayOp array;            // valid when type == Array
-    std::uint32_t vector = 0; // type == Vector: index into Schedule::vectorOps
+// Ops under construction, with their payloads (the binder and tests build these; the schedule
+// stores the header and the payload apart).
+struct MoveSpec : BoundOp {
+    MoveOp move;
+};
+struct ArraySpec : BoundOp {
+    ArrayOp array;
 };
 
 // Where a tensor lives in external memory (row-major, dense, level-global offset).
@@ -127,6 +137,9 @@ struct TensorPlacement {
     std::string name;
     std::uint64_t offset = 0;
     std::uint64_t bytes = 0;
+    // No op writes it (a graph input or constant, or a view of one): the functional model may
+    // read the tiles loaded from it in place (docs/timing-model.md, "Functional execution").
+    bool readOnly = false;
 };
 
 struct MemoryGeometry {
@@ -141,23 +154,60 @@ struct Schedule {
     // Dependencies in CSR form: op i waits for deps[depOffsets[i] .. depOffsets[i+1]).
     std::vector<std::uint32_t> depOffsets{0};
     std::vector<std::uint32_t> deps;
+    // Payloads of the ops, by type (BoundOp::payload indexes them).
+    std::vector<MoveOp> moves;
+    std::vector<ArrayOp> arrays;
+    std::vector<VectorOp> vectorOps;
     std::vector<TensorPlacement> tensors; // indexed like the object's tensors
-    std::vector<VectorOp> vectorOps;      // payloads of the Vector ops
     // Loads the binder left out because the tile was still resident at that level (per level:
     // tiles and bytes not moved), and the compulsory external traffic: every byte of the graph's
     // inputs and constants read once and of its outputs written once.
     std::array<std::uint64_t, kLevelCount> reusedTiles{}, reusedBytes{};
     std::uint64_t compulsoryExternalBytes = 0;
 
-    // `spaceDeps` are appended after `opDeps` and recorded in BoundOp::spaceDeps.
-    std::uint32_t add(const BoundOp& op, std::span<const std::uint32_t> opDeps,
+    const MoveOp& move(const BoundOp& op) const { return moves[op.payload]; }
+    const ArrayOp& array(const BoundOp& op) const { return arrays[op.payload]; }
+    const VectorOp& vector(const BoundOp& op) const { return vectorOps[op.payload]; }
+
+    // Appends an op (a barrier, or `op` with its payload) and returns its index. `spaceDeps` are
+    // appended after `opDeps` and recorded in BoundOp::spaceDeps.
+    std::uint32_t add(BoundOp op, std::span<const std::uint32_t> opDeps,
                       std::span<const std::uint32_t> spaceDeps = {}) {
+        op.spaceDeps = static_cast<std::uint32_t>(spaceDeps.size());
         ops.push_back(op);
-        ops.back().spaceDeps = static_cast<std::uint32_t>(spaceDeps.size());
         deps.insert(deps.end(), opDeps.begin(), opDeps.end());
         deps.insert(deps.end(), spaceDeps.begin(), spaceDeps.end());
         depOffsets.push_back(static_cast<std::uint32_t>(deps.size()));
         return static_cast<std::uint32_t>(ops.size() - 1);
+    }
+    std::uint32_t add(BoundOp op, const MoveOp& move, std::span<const std::uint32_t> opDeps,
+                      std::span<const std::uint32_t> spaceDeps = {}) {
+        op.type = OpType::Move;
+        op.payload = static_cast<std::uint32_t>(moves.size());
+        moves.push_back(move);
+        return add(op, opDeps, spaceDeps);
+    }
+    std::uint32_t add(BoundOp op, const ArrayOp& pass, std::span<const std::uint32_t> opDeps,
+                      std::span<const std::uint32_t> spaceDeps = {}) {
+        op.type = OpType::Array;
+        op.payload = static_cast<std::uint32_t>(arrays.size());
+        arrays.push_back(pass);
+        return add(op, opDeps, spaceDeps);
+    }
+    std::uint32_t add(BoundOp op, VectorOp&& pass, std::span<const std::uint32_t> opDeps,
+                      std::span<const std::uint32_t> spaceDeps = {}) {
+        op.type = OpType::Vector;
+        op.payload = static_cast<std::uint32_t>(vectorOps.size());
+        vectorOps.push_back(std::move(pass));
+        return add(op, opDeps, spaceDeps);
+    }
+    std::uint32_t add(const MoveSpec& op, std::span<const std::uint32_t> opDeps,
+                      std::span<const std::uint32_t> spaceDeps = {}) {
+        return add(static_cast<const BoundOp&>(op), op.move, opDeps, spaceDeps);
+    }
+    std::uint32_t add(const ArraySpec& op, std::span<const std::uint32_t> opDeps,
+                      std::span<const std::uint32_t> spaceDeps = {}) {
+        return add(static_cast<const BoundOp&>(op), op.array, opDeps, spaceDeps);
     }
     std::span<const std::uint32_t> depsOf(std::size_t i) const {
         return std::span(deps).subspan(depOffsets[i], depOffsets[i + 1] - depOffsets[i]);

@@ -37,6 +37,11 @@ private:
 struct RunOptions {
     bool functional = true;      // false: timing only, no data is copied or computed
     bool recordTimeline = false; // fill RunStats::timeline (for traces and per-kernel profiles)
+    // Functional execution (docs/timing-model.md, "Functional execution"): loads of read-only
+    // tensors are forwarded (read in place) unless copyMoves is set, and independent copies and
+    // passes run on `threads` threads. Neither changes a result or a cycle.
+    bool copyMoves = false;
+    unsigned threads = 1;
 };
 
 class Simulator {
@@ -64,16 +69,9 @@ public:
 private:
     // The timing of a run (docs/timing-model.md, "Scheduling"), without touching memory.
     RunStats simulateTiming(const Schedule& schedule, bool recordTimeline) const;
-    std::uint8_t* at(const Address& a);
-    void executeMove(const MoveOp& op);
-    void executeArray(const ArrayOp& op);
-    void executeVector(const VectorOp& op);
 
     KpuConfig config_;
     std::array<std::unique_ptr<Arena>, kLevelCount> levels_; // one flat arena per level
-    std::vector<float> scratchF32_;
-    std::vector<float> scratchBias_;
-    std::vector<double> scratchF64_;
 };
 
 } // namespace kpu::sim
