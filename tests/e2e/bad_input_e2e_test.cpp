@@ -130,10 +130,12 @@ TEST_F(CorruptObject, WrongIdentifier) {
 }
 
 TEST_F(CorruptObject, NewerMajorVersion) {
-    expectRefused(with([](dfx::ProgramT& p) { p.format_major = 3; }),
-                  "object format version 3.0 is not supported; this loader reads version 2.x");
+    expectRefused(with([](dfx::ProgramT& p) { p.format_major = 4; }),
+                  "object format version 4.0 is not supported; this loader reads versions 2.x "
+                  "and 3.x");
     expectRefused(with([](dfx::ProgramT& p) { p.format_major = 1; }),
-                  "object format version 1.0 is not supported; this loader reads version 2.x");
+                  "object format version 1.0 is not supported; this loader reads versions 2.x "
+                  "and 3.x");
 }
 
 TEST_F(CorruptObject, FlippedBytes) {
