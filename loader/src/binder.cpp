@@ -594,9 +594,10 @@ private:
     }
 
     sim::MoveSpec makeMove(std::uint32_t sourceOp, const sim::Address& src,
-                  const std::array<std::uint64_t, 4>& srcStrides, const sim::Address& dst,
-                  const std::array<std::uint64_t, 4>& dstStrides,
-                  const std::array<std::uint32_t, 4>& extent, std::uint32_t elementBytes) const {
+                           const std::array<std::uint64_t, 4>& srcStrides, const sim::Address& dst,
+                           const std::array<std::uint64_t, 4>& dstStrides,
+                           const std::array<std::uint32_t, 4>& extent,
+                           std::uint32_t elementBytes) const {
         sim::MoveSpec m;
         m.type = sim::OpType::Move;
         m.sourceOp = sourceOp;
@@ -822,8 +823,8 @@ private:
             srcStrides = {0, 0, e, rowBytes};
         const std::uint32_t move =
             schedule_.add(makeMove(op, src, srcStrides, sim::Address{Level::L1, *l1},
-                             packedStrides(extent, t.elementBytes), extent, t.elementBytes),
-                    after, space);
+                                   packedStrides(extent, t.elementBytes), extent, t.elementBytes),
+                          after, space);
         return std::pair{*l1, move};
     }
 
@@ -837,9 +838,9 @@ private:
         const std::uint64_t rowBytes = std::uint64_t{res.extent[3]} * e;
         const std::array<std::uint32_t, 4> extent{1, 1, rows, cols};
         const sim::Address dst{Level::L2, res.address + r0 * rowBytes + std::uint64_t{c0} * e};
-        return schedule_.add(makeMove(op, sim::Address{Level::L1, l1}, packedStrides(extent, e), dst,
-                                {0, 0, rowBytes, e}, extent, e),
-                       std::span<const std::uint32_t>(&after, 1), space);
+        return schedule_.add(makeMove(op, sim::Address{Level::L1, l1}, packedStrides(extent, e),
+                                      dst, {0, 0, rowBytes, e}, extent, e),
+                             std::span<const std::uint32_t>(&after, 1), space);
     }
 
     // A MatMul tile on the array (docs/timing-model.md, "Dataflows"). The tile's M, N and K are
@@ -1036,10 +1037,10 @@ private:
             if (!l1)
                 return std::unexpected(l1.error());
             const auto packed = packedStrides(res.extent, t.elementBytes);
-            passDeps.push_back(schedule_.add(makeMove(i, sim::Address{Level::L2, res.address}, packed,
-                                                sim::Address{Level::L1, *l1}, packed, res.extent,
-                                                t.elementBytes),
-                                       dfxDepsOfOp, space));
+            passDeps.push_back(schedule_.add(makeMove(i, sim::Address{Level::L2, res.address},
+                                                      packed, sim::Address{Level::L1, *l1}, packed,
+                                                      res.extent, t.elementBytes),
+                                             dfxDepsOfOp, space));
             blocks.push_back(*l1);
             const dfx::Box box = dfx::inputBox(shape, in, tile);
             vop.inputs.push_back(sim::VectorOperand{.at = {Level::L1, *l1},

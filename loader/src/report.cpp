@@ -306,13 +306,14 @@ std::vector<KernelProfile> profileKernels(const dfx::Program& program,
         }
         switch (op.type) {
         case sim::OpType::Move:
-            row.bytesBetweenLevels[static_cast<std::size_t>(
-                                       std::max(schedule.move(op).src.level, schedule.move(op).dst.level)) -
+            row.bytesBetweenLevels[static_cast<std::size_t>(std::max(schedule.move(op).src.level,
+                                                                     schedule.move(op).dst.level)) -
                                    1] += op.bytes;
             break;
         case sim::OpType::Array:
             row.arrayBusyCycles += op.cycles;
-            row.macs += std::uint64_t{schedule.array(op).m} * schedule.array(op).n * schedule.array(op).k;
+            row.macs +=
+                std::uint64_t{schedule.array(op).m} * schedule.array(op).n * schedule.array(op).k;
             row.folds += schedule.array(op).foldStart ? 1 : 0;
             break;
         case sim::OpType::Vector:
@@ -357,11 +358,12 @@ std::string formatSchedule(const dfx::Program& program, const sim::Schedule& sch
             ++opsPerKind[static_cast<std::size_t>(op.engine)];
         switch (op.type) {
         case sim::OpType::Move:
-            bytesPerPair[static_cast<std::size_t>(std::max(schedule.move(op).src.level, schedule.move(op).dst.level)) -
+            bytesPerPair[static_cast<std::size_t>(
+                             std::max(schedule.move(op).src.level, schedule.move(op).dst.level)) -
                          1] += op.bytes;
             row(i, op, "move", engineChoices(op),
-                fmt::format("{:<16} {:<16} {:>8}", address(schedule.move(op).src), address(schedule.move(op).dst),
-                            op.bytes),
+                fmt::format("{:<16} {:<16} {:>8}", address(schedule.move(op).src),
+                            address(schedule.move(op).dst), op.bytes),
                 fmt::format("{}", op.latency), slotText(op));
             break;
         case sim::OpType::Array: {

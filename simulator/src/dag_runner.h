@@ -64,7 +64,8 @@ void runDag(std::size_t n, std::span<const std::uint32_t> offsets,
                 run(node);
                 ++ran;
                 std::uint32_t next = UINT32_MAX;
-                for (std::uint32_t k = successorOffsets[node]; k < successorOffsets[node + 1]; ++k) {
+                for (std::uint32_t k = successorOffsets[node]; k < successorOffsets[node + 1];
+                     ++k) {
                     const std::uint32_t s = successors[k];
                     if (pending[s].fetch_sub(1, std::memory_order_acq_rel) != 1)
                         continue;

@@ -6,8 +6,8 @@
 #include <iterator>
 #include <map>
 #include <new>
-#include <unordered_map>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -63,9 +63,10 @@ void copyBox(const View& src, std::uint8_t* dst, const Strides& dstStrides, cons
     for (std::uint32_t i0 = 0; i0 < e[0]; ++i0)
         for (std::uint32_t i1 = 0; i1 < e[1]; ++i1)
             for (std::uint32_t i2 = 0; i2 < e[2]; ++i2) {
-                const std::uint8_t* s = src.base + i0 * src.strides[0] + i1 * src.strides[1] +
-                                        i2 * src.strides[2];
-                std::uint8_t* d = dst + i0 * dstStrides[0] + i1 * dstStrides[1] + i2 * dstStrides[2];
+                const std::uint8_t* s =
+                    src.base + i0 * src.strides[0] + i1 * src.strides[1] + i2 * src.strides[2];
+                std::uint8_t* d =
+                    dst + i0 * dstStrides[0] + i1 * dstStrides[1] + i2 * dstStrides[2];
                 if (rows) {
                     std::memcpy(d, s, rowBytes);
                     continue;
@@ -276,8 +277,8 @@ public:
     struct KeyHash {
         std::size_t operator()(const Key& k) const {
             std::size_t h = std::hash<const void*>()(k.base);
-            for (std::uint64_t v : {k.rowStride, k.elementStride, std::uint64_t{k.rows},
-                                    std::uint64_t{k.cols}})
+            for (std::uint64_t v :
+                 {k.rowStride, k.elementStride, std::uint64_t{k.rows}, std::uint64_t{k.cols}})
                 h = h * 1000003u ^ std::hash<std::uint64_t>()(v);
             return h;
         }
@@ -302,7 +303,8 @@ public:
     std::pair<std::uint64_t, bool> place(const Key& k) {
         if (auto it = offsets_.find(k); it != offsets_.end())
             return {it->second, true};
-        const std::uint64_t bytes = (std::uint64_t{k.rows} * k.cols * k.elementBytes + 63) / 64 * 64;
+        const std::uint64_t bytes =
+            (std::uint64_t{k.rows} * k.cols * k.elementBytes + 63) / 64 * 64;
         if (cursor_ + bytes > kBytes)
             cursor_ = 0;
         const std::uint64_t at = cursor_;
@@ -468,9 +470,8 @@ private:
     }
     void read(std::uint32_t item, Level level, const Resolved& r) {
         if (r.physical)
-            hazards_[static_cast<std::size_t>(level)].access(r.physical->first,
-                                                             r.physical->second, false, item,
-                                                             pendingDeps_);
+            hazards_[static_cast<std::size_t>(level)].access(r.physical->first, r.physical->second,
+                                                             false, item, pendingDeps_);
     }
     void write(std::uint32_t item, Level level, std::uint64_t lo, std::uint64_t hi) {
         const auto l = static_cast<std::size_t>(level);
@@ -494,7 +495,8 @@ private:
         const std::uint32_t e = m.elementBytes;
         const Resolved src = resolve(m.src, m.srcStrides, m.extent, e);
         const std::uint64_t lo = m.dst.offset, hi = lo + spanBytes(m.dstStrides, m.extent, e);
-        if (src.forwarded && m.dst.level != Level::External && isPacked(m.dstStrides, m.extent, e)) {
+        if (src.forwarded && m.dst.level != Level::External &&
+            isPacked(m.dstStrides, m.extent, e)) {
             forwards_[static_cast<std::size_t>(m.dst.level)].insert(
                 lo, Forward{.hi = hi,
                             .boxStart = lo,
@@ -541,8 +543,7 @@ private:
         std::vector<std::pair<Level, Resolved>> in;
         for (const VectorOperand& operand : v.inputs) {
             const std::uint32_t e = dtypeSize(operand.dtype);
-            in.emplace_back(operand.at.level, resolve(operand.at,
-                                                      packedStrides(operand.extent, e),
+            in.emplace_back(operand.at.level, resolve(operand.at, packedStrides(operand.extent, e),
                                                       operand.extent, e));
         }
         const auto first = static_cast<std::uint32_t>(operands_.size());

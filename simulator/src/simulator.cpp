@@ -11,11 +11,10 @@
 #include <fmt/format.h>
 #include <sys/mman.h>
 
+#include "functional.h"
 #include "kpu/common/float_convert.h"
 #include "kpu/common/shape.h"
 #include "kpu/simulator/timing.h"
-
-#include "functional.h"
 
 namespace kpu::sim {
 

@@ -30,10 +30,9 @@ TEST_P(FunctionalModes, ResultsCyclesAndTracesDoNotDependOnTheMode) {
     for (const Mode mode : {Mode{true, 1}, Mode{false, 2}, Mode{true, 2}, Mode{false, 3}}) {
         SCOPED_TRACE(::testing::Message() << (mode.copyMoves ? "copy" : "forward") << ", "
                                           << mode.threads << " threads");
-        auto other = loader::simulate(*run.object.program, run.schedule, run.config, run.inputs,
-                                      {.recordTimeline = true,
-                                       .copyMoves = mode.copyMoves,
-                                       .threads = mode.threads});
+        auto other = loader::simulate(
+            *run.object.program, run.schedule, run.config, run.inputs,
+            {.recordTimeline = true, .copyMoves = mode.copyMoves, .threads = mode.threads});
         ASSERT_TRUE(other) << other.error().message;
         EXPECT_EQ(other->stats.totalCycles, run.result.stats.totalCycles);
         ASSERT_EQ(other->tensors.size(), run.result.tensors.size());

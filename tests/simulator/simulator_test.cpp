@@ -47,7 +47,7 @@ constexpr std::size_t kDma0 = 0, kDma1 = 1, kMover0 = 2, kStreamer0 = 3, kArray0
 
 // A packed (dense row-major) move of `count` elements.
 MoveSpec packedMove(EngineKind engine, u32 index, Address src, Address dst, u32 count,
-                   u32 elementBytes, u64 cycles) {
+                    u32 elementBytes, u64 cycles) {
     MoveSpec op;
     op.type = OpType::Move;
     op.engine = engine;
@@ -787,8 +787,8 @@ Schedule forwardingSchedule() {
     const u32 a = move(ext(0), rows16, l3(0), rows16, {1, 1, 16, 16});
     const u32 b = move(l3(0), rows16, l2(0), rows16, {1, 1, 16, 16}, std::array{a});
     // Overwrite L2 bytes [200, 328) with writable data: the window splits around it.
-    const u32 c = move(ext(4096), {0, 0, 128, 4}, l2(200), {0, 0, 128, 4}, {1, 1, 1, 32},
-                       std::array{b});
+    const u32 c =
+        move(ext(4096), {0, 0, 128, 4}, l2(200), {0, 0, 128, 4}, {1, 1, 1, 32}, std::array{b});
     // An 8 x 8 sub-box of the L3 copy (still whole) into L2 at 2048; its transpose at 4096.
     const u32 d = move(l3(4 * 64 + 16), rows16, l2(2048), rows8, {1, 1, 8, 8}, std::array{a});
     const u32 e = move(l2(2048), {0, 0, 4, 32}, l2(4096), rows8, {1, 1, 8, 8}, std::array{d});
@@ -828,8 +828,8 @@ TEST(SimulatorFunctional, ForwardedLoadsShowWhatCopiesShow) {
     const Schedule s = forwardingSchedule();
     const std::vector<float> copied = runForwarding(s, {.copyMoves = true});
     // The copy is what the moves say: the partly overwritten block, in particular.
-    EXPECT_EQ(copied[8192 / 4 + 51], 1000.0f + 1); // L2 byte 204 came from w[1]
-    EXPECT_EQ(copied[8192 / 4], -7.0f);             // untouched bytes came from `in`
+    EXPECT_EQ(copied[8192 / 4 + 51], 1000.0f + 1);           // L2 byte 204 came from w[1]
+    EXPECT_EQ(copied[8192 / 4], -7.0f);                      // untouched bytes came from `in`
     EXPECT_EQ(copied[20480 / 4 + 1], copied[16384 / 4 + 8]); // transposed
     for (unsigned threads : {1u, 2u, 4u})
         EXPECT_EQ(runForwarding(s, {.copyMoves = false, .threads = threads}), copied)
