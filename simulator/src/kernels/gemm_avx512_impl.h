@@ -21,7 +21,8 @@
 //   tiles re-read and whose rows crowd a few sets).
 // - Ragged right edges use AVX-512 lane masks on B loads (zero lanes) and on C: no padding.
 // - k is blocked by kKc (a 128 x 32 float B panel is 16 KiB, half of L1) when a panel is re-read
-//   by several row tiles or A is copied; a single row tile takes k whole.
+//   by several row tiles; a single row tile takes k whole. The blocking depends on the shape
+//   only, never on the layout, so results do not depend on lda, ldb or which operands are copied.
 #pragma once
 
 #include <algorithm>
@@ -312,9 +313,12 @@ void gemm(const Args& p, Policy policy) {
     static thread_local Scratch<T> aScratch, bScratch;
     const bool copyOfA = policy == Policy::Packed || (policy == Policy::Auto && !directA<T>(p.lda));
     // A single row tile per panel reads each B row once: no k blocking needed (it only bounds
-    // the B panels that several row tiles re-read).
+    // the B panels that several row tiles re-read). The blocking must depend on the shape
+    // alone, never on the layout: every block ends with C += its partial sums, so another
+    // blocking rounds differently, and a pass must give the same bits whether its operands are
+    // read in place or from packed copies.
     const bool oneRowTile = p.m <= (p.n > Vec<T>::kLanes ? kMaxMr2 : kMaxMr1);
-    const std::int64_t kc = oneRowTile && !copyOfA ? p.k : std::min(p.k, kKc);
+    const std::int64_t kc = oneRowTile ? p.k : std::min(p.k, kKc);
     const std::int64_t mc = std::min(p.m, kMc);
     // The copy of A: rows one line longer than a block, so that they fall into different sets.
     const std::int64_t aStride =
