@@ -7,6 +7,7 @@
 #include <map>
 #include <new>
 #include <optional>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -641,28 +642,21 @@ private:
                 for (std::uint32_t r = 0; r < op.m; ++r)
                     std::memmove(c + std::size_t{r} * op.n, init + r * ldi, op.n * sizeof(T));
         }
+        using Args = std::conditional_t<sizeof(T) == 4, GemmF32Args, GemmF64Args>;
+        const Args args{.m = op.m,
+                        .n = op.n,
+                        .k = op.k,
+                        .a = a,
+                        .lda = lda,
+                        .b = b,
+                        .ldb = ldb,
+                        .c = c,
+                        .ldc = op.n,
+                        .accumulate = op.hasInit};
         if constexpr (sizeof(T) == 4)
-            selectedKernels().sgemm(GemmF32Args{.m = op.m,
-                                                .n = op.n,
-                                                .k = op.k,
-                                                .a = a,
-                                                .lda = lda,
-                                                .b = b,
-                                                .ldb = ldb,
-                                                .c = c,
-                                                .ldc = op.n,
-                                                .accumulate = op.hasInit});
+            selectedKernels().sgemm(args);
         else
-            selectedKernels().dgemm(GemmF64Args{.m = op.m,
-                                                .n = op.n,
-                                                .k = op.k,
-                                                .a = a,
-                                                .lda = lda,
-                                                .b = b,
-                                                .ldb = ldb,
-                                                .c = c,
-                                                .ldc = op.n,
-                                                .accumulate = op.hasInit});
+            selectedKernels().dgemm(args);
         if (op.hasBias || op.activation != Activation::None) {
             const T* bias = nullptr;
             if (op.hasBias) {
