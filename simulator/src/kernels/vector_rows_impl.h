@@ -204,14 +204,24 @@ RowKernels makeRowKernels(std::string_view isa) {
     using V = typename S::V;
     RowKernels k{};
     k.isa = isa;
+    // Operations are passed as lambdas, not as S::add etc.: a function pointer would make every
+    // vector an indirect call unless the compiler happens to propagate it.
     k.add = [](float* o, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
-               std::int64_t n) { binaryRow<S>(o, a, sa, b, sb, n, S::add); };
+               std::int64_t n) {
+        binaryRow<S>(o, a, sa, b, sb, n, [](V x, V y) { return S::add(x, y); });
+    };
     k.sub = [](float* o, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
-               std::int64_t n) { binaryRow<S>(o, a, sa, b, sb, n, S::sub); };
+               std::int64_t n) {
+        binaryRow<S>(o, a, sa, b, sb, n, [](V x, V y) { return S::sub(x, y); });
+    };
     k.mul = [](float* o, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
-               std::int64_t n) { binaryRow<S>(o, a, sa, b, sb, n, S::mul); };
+               std::int64_t n) {
+        binaryRow<S>(o, a, sa, b, sb, n, [](V x, V y) { return S::mul(x, y); });
+    };
     k.div = [](float* o, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
-               std::int64_t n) { binaryRow<S>(o, a, sa, b, sb, n, S::div); };
+               std::int64_t n) {
+        binaryRow<S>(o, a, sa, b, sb, n, [](V x, V y) { return S::div(x, y); });
+    };
     // std::max(x, y) is y when x < y, else x: maxps(y, x) (x when unordered or equal).
     k.max = [](float* o, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
                std::int64_t n) {
