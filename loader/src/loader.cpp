@@ -181,9 +181,12 @@ Expected<SimulationResult> simulate(const dfx::Program& program, const sim::Sche
         return result; // no values were computed
     for (std::uint32_t i = 0; i < program.tensors()->size(); ++i) {
         HostTensor t = describe(*program.tensors()->Get(i));
-        t.data.resize(schedule.tensors[i].bytes);
-        if (auto r = simulator->readExternal(schedule.tensors[i].offset, t.data); !r)
-            return std::unexpected(r.error());
+        const bool given = i < inputs.size() && !inputs[i].data.empty();
+        if (!(schedule.tensors[i].readOnly && given)) {
+            t.data.resize(schedule.tensors[i].bytes);
+            if (auto r = simulator->readExternal(schedule.tensors[i].offset, t.data); !r)
+                return std::unexpected(r.error());
+        }
         result.tensors.push_back(std::move(t));
     }
     return result;
@@ -245,12 +248,15 @@ Expected<void> checkOutputNames(const dfx::Program& program,
     return {};
 }
 
-Expected<void> writeOutputs(const dfx::Program& program, const SimulationResult& result,
+Expected<void> writeOutputs(const dfx::Program& program, const std::vector<HostTensor>& inputs,
+                            const SimulationResult& result,
                             const std::map<std::string, std::string>& files) {
     if (auto r = checkOutputNames(program, files); !r)
         return r;
     for (const auto& [name, path] : files) {
-        const HostTensor& t = result.tensors[*findTensor(program, name)];
+        const std::uint32_t i = *findTensor(program, name);
+        const HostTensor& t =
+            result.tensors[i].data.empty() && i < inputs.size() ? inputs[i] : result.tensors[i];
         if (auto r =
                 writeNpyFile(path, NpyArray{.dtype = t.dtype, .shape = t.shape, .data = t.data});
             !r)

@@ -76,7 +76,7 @@ int run(const Options& o) {
     auto result = kpu::loader::simulate(*object->program, *schedule, *config, *inputs, runOptions);
     if (!result)
         return report(result.error());
-    if (auto r = kpu::loader::writeOutputs(*object->program, *result, *outputFiles); !r)
+    if (auto r = kpu::loader::writeOutputs(*object->program, *inputs, *result, *outputFiles); !r)
         return report(r.error());
     if (!o.tracePath.empty()) {
         const std::string trace =

@@ -66,8 +66,14 @@ TEST(LoaderNpy, InputsAndOutputsByTensorName) {
     ASSERT_TRUE(writeNpyFile(dir.file("b.npy"), b));
     auto run =
         runCommand({KPU_LOADER_EXE, dir.file("m.kpu"), "--input", "A=" + dir.file("a.npy"),
-                    "--input", "B=" + dir.file("b.npy"), "--output", "Cout=" + dir.file("c.npy")});
+                    "--input", "B=" + dir.file("b.npy"), "--output", "Cout=" + dir.file("c.npy"),
+                    "--output", "B=" + dir.file("b_out.npy")});
     ASSERT_EQ(run.exitCode, 0) << run.err;
+    // An input written back is the input (the run never changes it).
+    auto bOut = readNpyFile(dir.file("b_out.npy"));
+    ASSERT_TRUE(bOut) << bOut.error().message;
+    EXPECT_EQ(bOut->shape, b.shape);
+    EXPECT_TRUE(bOut->data == b.data);
     auto c = readNpyFile(dir.file("c.npy"));
     ASSERT_TRUE(c) << c.error().message;
     ASSERT_EQ(c->shape, (Shape{4, 4}));

@@ -48,7 +48,10 @@ Expected<std::vector<HostTensor>> prepareInputs(const dfx::Program& program,
 
 struct SimulationResult {
     sim::RunStats stats;
-    std::vector<HostTensor> tensors; // every tensor read back from simulated external memory
+    // Every tensor, read back from simulated external memory, except read-only ones (inputs and
+    // constants no kernel writes) given in `inputs`: their values are the inputs', so they are
+    // not copied again (their `data` is empty; a program can be large).
+    std::vector<HostTensor> tensors;
 };
 
 // Runs the schedule: functionally, unless `options.functional` is false (then no values are
@@ -71,8 +74,10 @@ Expected<std::vector<Comparison>> verifyOutputs(const dfx::Program& program,
 Expected<void> checkOutputNames(const dfx::Program& program,
                                 const std::map<std::string, std::string>& files);
 
-// Writes the named tensors (name -> .npy path) from a simulation result.
-Expected<void> writeOutputs(const dfx::Program& program, const SimulationResult& result,
+// Writes the named tensors (name -> .npy path) from a simulation result (read-only tensors from
+// the inputs the simulation ran on).
+Expected<void> writeOutputs(const dfx::Program& program, const std::vector<HostTensor>& inputs,
+                            const SimulationResult& result,
                             const std::map<std::string, std::string>& files);
 
 // The kernel each DFX op belongs to (kernels own ops[first_op, first_op + op_count)), or
