@@ -64,10 +64,9 @@ TEST(LoaderNpy, InputsAndOutputsByTensorName) {
     const NpyArray a = matrix(4, 16, 1.0f), b = matrix(16, 4, -0.5f);
     ASSERT_TRUE(writeNpyFile(dir.file("a.npy"), a));
     ASSERT_TRUE(writeNpyFile(dir.file("b.npy"), b));
-    auto run =
-        runCommand({KPU_LOADER_EXE, dir.file("m.kpu"), "--input", "A=" + dir.file("a.npy"),
-                    "--input", "B=" + dir.file("b.npy"), "--output", "Cout=" + dir.file("c.npy"),
-                    "--output", "B=" + dir.file("b_out.npy")});
+    auto run = runCommand({KPU_LOADER_EXE, dir.file("m.kpu"), "--input", "A=" + dir.file("a.npy"),
+                           "--input", "B=" + dir.file("b.npy"), "--output",
+                           "Cout=" + dir.file("c.npy"), "--output", "B=" + dir.file("b_out.npy")});
     ASSERT_EQ(run.exitCode, 0) << run.err;
     // An input written back is the input (the run never changes it).
     auto bOut = readNpyFile(dir.file("b_out.npy"));

@@ -199,39 +199,28 @@ inline float extremumRow(const float* a, std::int64_t n) {
 
 // ---- The table ----------------------------------------------------------------------------
 
+// A table entry for the elementwise operation Op (a captureless lambda on vectors).
+template <class S, auto Op>
+void binaryEntry(float* out, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
+                 std::int64_t n) {
+    binaryRow<S>(out, a, sa, b, sb, n, Op);
+}
+
 template <class S>
 RowKernels makeRowKernels(std::string_view isa) {
     using V = typename S::V;
     RowKernels k{};
     k.isa = isa;
-    // Operations are passed as lambdas, not as S::add etc.: a function pointer would make every
-    // vector an indirect call unless the compiler happens to propagate it.
-    k.add = [](float* o, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
-               std::int64_t n) {
-        binaryRow<S>(o, a, sa, b, sb, n, [](V x, V y) { return S::add(x, y); });
-    };
-    k.sub = [](float* o, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
-               std::int64_t n) {
-        binaryRow<S>(o, a, sa, b, sb, n, [](V x, V y) { return S::sub(x, y); });
-    };
-    k.mul = [](float* o, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
-               std::int64_t n) {
-        binaryRow<S>(o, a, sa, b, sb, n, [](V x, V y) { return S::mul(x, y); });
-    };
-    k.div = [](float* o, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
-               std::int64_t n) {
-        binaryRow<S>(o, a, sa, b, sb, n, [](V x, V y) { return S::div(x, y); });
-    };
+    // Each operation is a captureless lambda bound at compile time (binaryEntry): passed as a
+    // function pointer such as S::add it would be an indirect call per vector.
+    k.add = binaryEntry<S, [](V x, V y) { return S::add(x, y); }>;
+    k.sub = binaryEntry<S, [](V x, V y) { return S::sub(x, y); }>;
+    k.mul = binaryEntry<S, [](V x, V y) { return S::mul(x, y); }>;
+    k.div = binaryEntry<S, [](V x, V y) { return S::div(x, y); }>;
     // std::max(x, y) is y when x < y, else x: maxps(y, x) (x when unordered or equal).
-    k.max = [](float* o, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
-               std::int64_t n) {
-        binaryRow<S>(o, a, sa, b, sb, n, [](V x, V y) { return S::maxps(y, x); });
-    };
+    k.max = binaryEntry<S, [](V x, V y) { return S::maxps(y, x); }>;
     // std::min(x, y) is y when y < x, else x: minps(y, x).
-    k.min = [](float* o, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
-               std::int64_t n) {
-        binaryRow<S>(o, a, sa, b, sb, n, [](V x, V y) { return S::minps(y, x); });
-    };
+    k.min = binaryEntry<S, [](V x, V y) { return S::minps(y, x); }>;
     k.mulAdd = [](float* o, const float* a, const float* b, std::int64_t n) {
         forVectors<S>(n, [&](std::int64_t j, auto part) {
             const V prod = S::mul(S::load(a + j, part), S::load(b + j, part));
