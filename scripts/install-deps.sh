@@ -9,6 +9,7 @@ packages=(
   libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev nlohmann-json3-dev libbenchmark-dev
   libyaml-cpp-dev
+  libonnx-dev libprotobuf-dev libonnx-testdata # ONNX import; the ONNX conformance tests
   libopenblas-dev # benchmark-only yardstick (kpu-perf); never linked into the toolchain
   clang-format
 )

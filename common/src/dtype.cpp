@@ -15,6 +15,8 @@ std::optional<DType> parseDType(std::string_view text) {
         return DType::I8;
     if (text == "i32")
         return DType::I32;
+    if (text == "i64")
+        return DType::I64;
     return std::nullopt;
 }
 

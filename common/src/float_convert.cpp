@@ -348,6 +348,10 @@ void convertToF64(DType from, const void* src, double* dst, std::size_t count) {
         for (std::size_t i = 0; i < count; ++i)
             dst[i] = static_cast<double>(load<std::int32_t>(src, i));
         return;
+    case DType::I64:
+        for (std::size_t i = 0; i < count; ++i)
+            dst[i] = static_cast<double>(load<std::int64_t>(src, i));
+        return;
     }
 }
 
@@ -397,6 +401,10 @@ void convertToF32(DType from, const void* src, float* dst, std::size_t count) {
             dst[i] = static_cast<float>(load<std::int32_t>(src, i));
         return;
     }
+    case DType::I64:
+        for (std::size_t i = 0; i < count; ++i)
+            dst[i] = static_cast<float>(load<std::int64_t>(src, i));
+        return;
     }
 }
 
@@ -425,6 +433,10 @@ void convertFromF64(DType to, const double* src, void* dst, std::size_t count) {
     case DType::I32:
         for (std::size_t i = 0; i < count; ++i)
             store(dst, i, toSaturatedInt<std::int32_t>(src[i]));
+        return;
+    case DType::I64:
+        for (std::size_t i = 0; i < count; ++i)
+            store(dst, i, toSaturatedInt<std::int64_t>(src[i]));
         return;
     }
 }
@@ -473,6 +485,10 @@ void convertFromF32(DType to, const float* src, void* dst, std::size_t count) {
             store(dst, i, toSaturatedInt<std::int32_t>(static_cast<double>(src[i])));
         return;
     }
+    case DType::I64:
+        for (std::size_t i = 0; i < count; ++i)
+            store(dst, i, toSaturatedInt<std::int64_t>(static_cast<double>(src[i])));
+        return;
     }
 }
 

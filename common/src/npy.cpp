@@ -220,8 +220,10 @@ Expected<DType> dtypeFromDescr(const std::string& descr) {
         t = DType::F64;
     else if (kind == "i4")
         t = DType::I32;
+    else if (kind == "i8")
+        t = DType::I64;
     if (!t)
-        return fail("unsupported dtype '{}' (supported: <f4 <f2 <f8 <i4 |i1 |u1)", descr);
+        return fail("unsupported dtype '{}' (supported: <f4 <f2 <f8 <i4 <i8 |i1 |u1)", descr);
     if (order == '>')
         return fail("big-endian dtype '{}' is not supported; convert with astype('<{}')", descr,
                     kind);
@@ -244,6 +246,8 @@ std::string_view descrOf(DType t) {
         return "|i1";
     case DType::I32:
         return "<i4";
+    case DType::I64:
+        return "<i8";
     }
     return "|u1";
 }

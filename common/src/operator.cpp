@@ -62,6 +62,16 @@ std::string_view operatorName(Operator op) {
         return "FC";
     case Operator::Reshape:
         return "RESHAPE";
+    case Operator::Sqrt:
+        return "SQRT";
+    case Operator::Log:
+        return "LOG";
+    case Operator::Erf:
+        return "ERF";
+    case Operator::Maximum:
+        return "MAXIMUM";
+    case Operator::Minimum:
+        return "MINIMUM";
     }
     return "?";
 }

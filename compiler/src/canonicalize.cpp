@@ -16,6 +16,9 @@ bool isUnaryElementwise(OpKind kind) {
     case OpKind::Tanh:
     case OpKind::Negate:
     case OpKind::Abs:
+    case OpKind::Sqrt:
+    case OpKind::Log:
+    case OpKind::Erf:
         return true;
     default:
         return false;

@@ -2,10 +2,13 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include "kpu/common/file_io.h"
+#include "kpu/common/npy.h"
 #include "kpu/compiler/canonicalize.h"
 #include "kpu/compiler/dfg_reader.h"
 #include "kpu/compiler/graph_builder.h"
 #include "kpu/compiler/lowering.h"
+#include "kpu/compiler/onnx_importer.h"
 
 namespace kpu::compiler {
 
@@ -23,6 +26,37 @@ Expected<ir::Graph> readDfgGraph(const std::string& path, std::int64_t batch) {
     if (graph)
         ir::canonicalizeGraph(*graph);
     return graph;
+}
+
+Expected<ir::Graph> readGraph(const std::string& path, const SourceOptions& options) {
+    if (path.ends_with(".onnx")) {
+        auto graph =
+            ir::importOnnxFile(path, ir::OnnxImportOptions{.batch = options.batch,
+                                                           .staticInputs = options.staticInputs});
+        if (graph)
+            ir::canonicalizeGraph(*graph);
+        return graph;
+    }
+    if (!options.staticInputs.empty())
+        return fail("{}: error: --const '{}': a .dfg file has no inputs fixed at compile time",
+                    path, options.staticInputs.begin()->first);
+    return readDfgGraph(path, options.batch);
+}
+
+Expected<onnx_io::TensorValue> readValueFile(const std::string& path) {
+    auto bytes = readBinaryFile(path);
+    if (!bytes)
+        return std::unexpected(bytes.error());
+    constexpr std::string_view kNpyMagic = "\x93NUMPY";
+    if (bytes->size() >= kNpyMagic.size() &&
+        std::equal(kNpyMagic.begin(), kNpyMagic.end(), bytes->begin())) {
+        auto npy = parseNpy(*bytes, path);
+        if (!npy)
+            return std::unexpected(npy.error());
+        return onnx_io::TensorValue{
+            .name = {}, .dtype = npy->dtype, .shape = npy->shape, .data = std::move(npy->data)};
+    }
+    return onnx_io::readTensorFile(path);
 }
 
 Expected<CompileResult> compileGraph(ir::Graph graph, const std::string& path,

@@ -60,7 +60,10 @@ public:
                 return std::unexpected(r.error());
         }
         for (ir::ValueId id : graph_.outputs)
-            tensorFor(id);
+            plan_.graphOutputs.push_back(tensorFor(id));
+        for (ir::ValueId id : graph_.inputs)
+            if (auto it = tensors_.find(id); it != tensors_.end())
+                plan_.graphInputs.push_back(it->second);
         return std::move(plan_);
     }
 
@@ -93,7 +96,8 @@ private:
                         .dtype = value.type.dtype,
                         .role = roleOf(id),
                         .sourceNode = value.producer >= 0 ? opAt(value.producer).nodeId : -1,
-                        .aliasOf = -1};
+                        .aliasOf = -1,
+                        .data = value.data.empty() ? nullptr : &value.data};
         plan_.tensors.push_back(std::move(t));
         const auto index = static_cast<std::uint32_t>(plan_.tensors.size() - 1);
         tensors_.emplace(id, index);

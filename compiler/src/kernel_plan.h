@@ -24,6 +24,7 @@ struct PlannedTensor {
     dfx::TensorRole role = dfx::TensorRole::Intermediate;
     std::int64_t sourceNode = -1;
     std::int32_t aliasOf = -1; // the root tensor whose storage this view shares
+    const std::vector<std::uint8_t>* data = nullptr; // a constant's values (ir::Value::data)
 };
 
 // An operation of the source graph as the reference executor runs it.
@@ -54,6 +55,9 @@ struct KernelPlan {
     std::vector<PlannedNode> graph;
     std::vector<PlannedKernel> kernels; // in execution order
     std::uint32_t fusedOps = 0;         // bias adds and activations absorbed by GEMM kernels
+    // The tensors of the graph's inputs and outputs, in the graph's order (inputs no operation
+    // reads have none and are left out).
+    std::vector<std::uint32_t> graphInputs, graphOutputs;
 
     std::uint32_t rootOf(std::uint32_t tensor) const {
         const std::int32_t a = tensors[tensor].aliasOf;

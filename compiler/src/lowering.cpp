@@ -89,6 +89,7 @@ public:
         if (auto r = addTensors(); !r)
             return std::unexpected(r.error());
         addGraphSection();
+        addGraphSignature();
         placeIntermediates();
         ready_.assign(plan_.tensors.size(), std::nullopt);
         reserved_.assign(plan_.tensors.size(), false);
@@ -132,11 +133,34 @@ private:
             tensor->role = t.role;
             tensor->source_node = t.sourceNode;
             tensor->alias_of = t.aliasOf;
+            if (t.data) {
+                if (t.data->size() != *bytes)
+                    return fail("{}: error: constant '{}' ({}{}) has {} bytes of values; its type "
+                                "needs {}",
+                                options_.sourceFile, t.name, formatShape(t.shape),
+                                dtypeName(t.dtype), t.data->size(), *bytes);
+                tensor->data = *t.data;
+            }
             program_.tensors.push_back(std::move(tensor));
             state_.push_back(
                 TensorState{.view = *view, .elementBytes = dtypeSize(t.dtype), .bytes = *bytes});
         }
         return {};
+    }
+
+    // The graph's inputs and outputs in source order, and the inputs fixed at compile time.
+    void addGraphSignature() {
+        program_.graph_inputs = plan_.graphInputs;
+        program_.graph_outputs = plan_.graphOutputs;
+        for (const ir::StaticInput& s : graph_.staticInputs) {
+            auto record = std::make_unique<dfx::StaticInputT>();
+            record->name = s.name;
+            record->position = s.position;
+            record->dtype = dfx::toDType(s.dtype);
+            record->shape.assign(s.shape.begin(), s.shape.end());
+            record->data = s.data;
+            program_.static_inputs.push_back(std::move(record));
+        }
     }
 
     void addGraphSection() {

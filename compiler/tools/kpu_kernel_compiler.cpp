@@ -1,4 +1,6 @@
-// kpu-kernel-compiler: compile a Domain Flow Graph (.dfg) into a DFX object (.kpu).
+// kpu-kernel-compiler: compile a Domain Flow Graph (.dfg) or an ONNX model (.onnx) into a DFX
+// object (.kpu).
+#include <algorithm>
 #include <iostream>
 #include <optional>
 
@@ -6,17 +8,20 @@
 
 #include "kpu/common/file_io.h"
 #include "kpu/compiler/compiler.h"
+#include "kpu/compiler/dfg_writer.h"
 #include "kpu/compiler/tile_optimizer.h"
 #include "kpu/schema/disasm.h"
 
 int main(int argc, char** argv) {
     CLI::App app{
-        "kpu-kernel-compiler: compile a Domain Flow Graph (.dfg) into a DFX object (.kpu)"};
+        "kpu-kernel-compiler: compile a Domain Flow Graph (.dfg) or an ONNX model (.onnx) into a "
+        "DFX object (.kpu)"};
     app.set_version_flag("--version", std::string("kpu-kernel-compiler ") + KPU_VERSION);
-    std::string input, output, configPath, dataflow = "auto";
+    std::string input, output, configPath, dataflow = "auto", emitDfg;
+    std::vector<std::string> constSpecs;
     std::int64_t batch = 1;
     bool emitDfx = false, emitGraph = false, noFuse = false, explicitOps = false;
-    app.add_option("input", input, "Domain Flow Graph (.dfg)")->required();
+    app.add_option("input", input, "Domain Flow Graph (.dfg) or ONNX model (.onnx)")->required();
     app.add_option("-o,--output", output, "object file to write (default: <input stem>.kpu)");
     app.add_option("--config", configPath,
                    "KPU configuration the tiles are chosen for (default: embedded)");
@@ -37,6 +42,12 @@ int main(int argc, char** argv) {
                  "records the loader expands; docs/object-format.md)");
     app.add_flag("--emit-dfx", emitDfx, "print the DFX program as text");
     app.add_flag("--emit-graph", emitGraph, "print the graph IR");
+    app.add_option("--emit-dfg", emitDfg,
+                   "also write the graph IR as a domain_flow .dfg file (shapes only: constant "
+                   "values do not travel in .dfg)");
+    app.add_option("--const", constSpecs,
+                   "NAME=FILE: fix ONNX graph input NAME to the value in FILE (.pb or .npy) at "
+                   "compile time, for operators that need it (a Reshape's shape); repeatable");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -51,7 +62,22 @@ int main(int argc, char** argv) {
         std::cerr << config.error().message << "\n";
         return 1;
     }
-    auto graph = kpu::compiler::readDfgGraph(input, batch);
+    kpu::compiler::SourceOptions source{.batch = batch, .staticInputs = {}};
+    for (const std::string& spec : constSpecs) {
+        const auto eq = spec.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+            std::cerr << "kpu-kernel-compiler: error: --const '" << spec
+                      << "': expected NAME=FILE\n";
+            return 2;
+        }
+        auto value = kpu::compiler::readValueFile(spec.substr(eq + 1));
+        if (!value) {
+            std::cerr << value.error().message << "\n";
+            return 1;
+        }
+        source.staticInputs[spec.substr(0, eq)] = std::move(*value);
+    }
+    auto graph = kpu::compiler::readGraph(input, source);
     if (!graph) {
         std::cerr << graph.error().message << "\n";
         return 1;
@@ -61,6 +87,18 @@ int main(int argc, char** argv) {
     // The graph dump comes before lowering, so it works for graphs that cannot be lowered yet.
     if (emitGraph)
         std::cout << kpu::ir::dumpGraph(*graph);
+    if (!emitDfg.empty()) {
+        if (auto r = kpu::ir::writeDfgFile(*graph, emitDfg); !r) {
+            std::cerr << r.error().message << "\n";
+            return 1;
+        }
+        const auto withValues = std::ranges::count_if(
+            graph->values, [](const kpu::ir::Value& v) { return !v.data.empty(); });
+        if (withValues > 0)
+            std::cerr << emitDfg << ": warning: " << withValues
+                      << " constants are written with their shapes only (.dfg carries no "
+                         "values); the .kpu object keeps them\n";
+    }
     std::optional<kpu::dfx::Dataflow> forced;
     for (kpu::dfx::Dataflow d : kpu::compiler::kGemmDataflows)
         if (dataflow == kpu::compiler::dataflowShortName(d))

@@ -6,6 +6,7 @@
 #include "kpu/common/file_io.h"
 #include "kpu/common/float_convert.h"
 #include "kpu/common/npy.h"
+#include "kpu/loader/io_binding.h"
 #include "kpu/loader/object_expansion.h"
 #include "kpu/loader/verifier.h"
 #include "kpu/simulator/simulator.h"
@@ -42,36 +43,6 @@ HostTensor describe(const dfx::Tensor& t) {
     const auto shape = dfx::tensorShape(t);
     h.shape.assign(shape.begin(), shape.end());
     return h;
-}
-
-// Reads one .npy input for `desc`, converting between floating-point types if needed.
-Expected<HostTensor> readInput(const dfx::Tensor& desc, const std::string& path) {
-    auto array = readNpyFile(path);
-    if (!array)
-        return std::unexpected(array.error());
-    HostTensor t = describe(desc);
-    if (array->shape != t.shape)
-        return fail("{}: error: input '{}' has shape {}, the tensor is {}", path, t.name,
-                    formatShape(array->shape), formatShape(t.shape));
-    if (array->dtype == t.dtype) {
-        t.data = std::move(array->data);
-        return t;
-    }
-    // '|u1' arrays are read as raw f8 E4M3 bytes; decoding them for another type would turn
-    // plain uint8 data into nonsense, so only an f8 tensor takes them.
-    if (array->dtype == DType::F8E4M3)
-        return fail("{}: error: input '{}' holds uint8 values (read as raw f8 E4M3 bytes); the "
-                    "tensor is {}",
-                    path, t.name, dtypeName(t.dtype));
-    if (!isFloat(array->dtype) || !isFloat(t.dtype))
-        return fail("{}: error: input '{}' holds {} values, the tensor is {}", path, t.name,
-                    dtypeName(array->dtype), dtypeName(t.dtype));
-    const std::uint64_t count = static_cast<std::uint64_t>(elementCount(t.shape).value_or(0));
-    std::vector<double> values(count);
-    convertToF64(array->dtype, array->data.data(), values.data(), count);
-    t.data.resize(count * dtypeSize(t.dtype));
-    convertFromF64(t.dtype, values.data(), t.data.data(), count);
-    return t;
 }
 
 // The fan-in of a weight: how many of its elements each output of its first consumer sums.
@@ -137,28 +108,41 @@ Expected<LoadedObject> loadObject(const std::string& path) {
 }
 
 Expected<std::vector<HostTensor>> prepareInputs(const dfx::Program& program,
-                                                const std::map<std::string, std::string>& files,
-                                                std::uint64_t seed) {
-    for (const auto& [name, path] : files) {
+                                                const std::map<std::string, HostTensor>& values,
+                                                std::uint64_t seed, std::string_view sourceName) {
+    for (const auto& [name, value] : values) {
         auto index = findTensor(program, name);
         if (!index || !isSupplied(program.tensors()->Get(*index)->role()))
             return fail("{}: error: --input '{}': the object has no input or constant tensor of "
                         "that name (it has: {})",
-                        path, name, tensorNames(program, isSupplied));
+                        sourceName, name, tensorNames(program, isSupplied));
     }
     std::vector<HostTensor> inputs(program.tensors()->size());
     for (std::uint32_t i = 0; i < program.tensors()->size(); ++i) {
         const dfx::Tensor& desc = *program.tensors()->Get(i);
         if (!isSupplied(desc.role()))
             continue;
-        if (auto file = files.find(desc.name()->str()); file != files.end()) {
-            auto t = readInput(desc, file->second);
+        if (auto given = values.find(desc.name()->str()); given != values.end()) {
+            auto t = conformToTensor(desc, given->second, sourceName);
             if (!t)
                 return std::unexpected(t.error());
             inputs[i] = std::move(*t);
             continue;
         }
         inputs[i] = describe(desc);
+        if (desc.role() == dfx::TensorRole::Constant && desc.data()) {
+            // Values stored in the object (format 4.0). The verifier checks their size too; this
+            // check keeps a program that did not go through it from being read out of bounds.
+            const auto bytes = byteSize(inputs[i].shape, dtypeSize(inputs[i].dtype));
+            if (!bytes || *bytes != desc.data()->size())
+                return fail("{}: error: tensors[{}] '{}': the object stores {} bytes of data, the "
+                            "tensor ({} {}) has {}",
+                            sourceName, i, inputs[i].name, desc.data()->size(),
+                            formatShape(inputs[i].shape), dtypeName(inputs[i].dtype),
+                            bytes ? fmt::format("{}", *bytes) : std::string("an overflowing size"));
+            inputs[i].data.assign(desc.data()->begin(), desc.data()->end());
+            continue;
+        }
         fillRandom(inputs[i], seed, i,
                    desc.role() == dfx::TensorRole::Constant ? weightScale(program, i) : 1.0);
     }
@@ -257,9 +241,7 @@ Expected<void> writeOutputs(const dfx::Program& program, const std::vector<HostT
         const std::uint32_t i = *findTensor(program, name);
         const HostTensor& t =
             result.tensors[i].data.empty() && i < inputs.size() ? inputs[i] : result.tensors[i];
-        if (auto r =
-                writeNpyFile(path, NpyArray{.dtype = t.dtype, .shape = t.shape, .data = t.data});
-            !r)
+        if (auto r = writeValueFile(path, t); !r)
             return r;
     }
     return {};

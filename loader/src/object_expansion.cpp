@@ -50,7 +50,8 @@ HugePageAllocator hugePageAllocator;
 } // namespace
 
 // The expanded program is built around a copy of the object: the new root table points at the
-// object's own tensors, kernels, strings, hints and graph (FlatBuffers offsets are relative and
+// object's own tensors (with any constant values), kernels, strings, hints, graph and signature
+// (FlatBuffers offsets are relative and
 // point forward, so the copy, placed at the end of the new buffer, stays valid as it is) and at
 // new ops and dependency vectors, written in place by the generator. Nothing is unpacked or
 // re-serialised, and the big vectors are written once.
@@ -148,6 +149,12 @@ Expected<flatbuffers::DetachedBuffer> expandProgram(std::span<const std::uint8_t
         root.add_hints(refer(program.hints()));
     if (program.graph())
         root.add_graph(refer(program.graph()));
+    if (program.static_inputs())
+        root.add_static_inputs(refer(program.static_inputs()));
+    if (program.graph_inputs())
+        root.add_graph_inputs(refer(program.graph_inputs()));
+    if (program.graph_outputs())
+        root.add_graph_outputs(refer(program.graph_outputs()));
     dfx::FinishProgramBuffer(builder, root.Finish());
 
     // Every op is now stored: the kernels (in the copy) become Explicit.

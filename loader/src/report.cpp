@@ -235,6 +235,16 @@ std::string formatVerify(const std::vector<Comparison>& comparisons) {
     return out;
 }
 
+std::string formatExpect(std::span<const ExpectComparison> comparisons) {
+    if (comparisons.empty())
+        return "";
+    std::string out = "expect (--expect values; element matches when |a - e| <= atol + rtol x "
+                      "|e|):\n";
+    for (const ExpectComparison& c : comparisons)
+        out += "  " + formatExpectLine(c) + "\n";
+    return out;
+}
+
 std::string formatProfile(const std::vector<KernelProfile>& rows, const KpuConfig& config) {
     std::size_t width = 6;
     for (const KernelProfile& k : rows)
@@ -414,6 +424,7 @@ std::string formatReport(const LoadedObject& object, const KpuConfig& config,
     const sim::RunStats& s = result.stats;
     std::string out = formatStats(object, config, schedule, s, summarize(config, schedule, s));
     out += formatVerify(comparisons);
+    out += formatExpect(options.expect);
     if (options.profile)
         out += formatProfile(profileKernels(*object.program, schedule, s), config);
     return out;
@@ -504,6 +515,25 @@ std::string reportJson(const LoadedObject& object, const KpuConfig& config,
         verify.push_back(v);
     }
     report["verify"] = verify;
+    json expect = json::array();
+    for (const ExpectComparison& c : options.expect) {
+        // Infinite errors (a NaN or infinity that does not match) come out as null.
+        json e{{"tensor", c.tensor},
+               {"file", c.path},
+               {"elements", c.elements},
+               {"max_abs_error", c.maxAbsError},
+               {"max_rel_error", c.maxRelError},
+               {"mismatches", c.mismatches},
+               {"rtol", c.tolerance.rtol},
+               {"atol", c.tolerance.atol},
+               {"match", c.pass()}};
+        if (c.firstMismatch)
+            e["first_mismatch"] = {{"index", c.firstMismatch->index},
+                                   {"expected", c.firstMismatch->expected},
+                                   {"actual", c.firstMismatch->actual}};
+        expect.push_back(e);
+    }
+    report["expect"] = expect;
     if (options.profile) {
         json kernels = json::array();
         for (const KernelProfile& k : profileKernels(*object.program, schedule, s))

@@ -32,6 +32,8 @@ public:
             return r;
         if (auto r = checkGraph(); !r)
             return r;
+        if (auto r = checkSignature(); !r)
+            return r;
         return checkDependencies();
     }
 
@@ -77,6 +79,16 @@ private:
                 return error("tensors[{}] '{}'.shape: {} does not fit the 4-D canonical view", i,
                              name, formatShape(shape));
             views_.push_back(*view);
+            if (t.data()) {
+                if (t.role() != dfx::TensorRole::Constant || t.alias_of() >= 0)
+                    return error("tensors[{}] '{}'.data: only a constant that owns its storage "
+                                 "may carry values",
+                                 i, name);
+                if (t.data()->size() != *bytes)
+                    return error("tensors[{}] '{}'.data: {} bytes; a {}{} tensor has {}", i, name,
+                                 t.data()->size(), formatShape(shape),
+                                 dtypeName(dfx::fromDType(t.dtype())), *bytes);
+            }
             if (t.alias_of() >= 0) {
                 const auto target = static_cast<std::uint64_t>(t.alias_of());
                 if (target >= i ||
@@ -106,7 +118,7 @@ private:
             const dfx::Kernel& k = *kernels.Get(i);
             const std::string_view name = k.name()->string_view();
             const auto kind = static_cast<int>(k.kind());
-            if (kind < 0 || kind >= static_cast<int>(Operator::Conv2D))
+            if (!isKernelOperator(dfx::toOperator(k.kind())))
                 return error("kernels[{}] '{}'.kind: unknown value {} (graph-only operators are "
                              "not kernels)",
                              i, name, kind);
@@ -267,6 +279,8 @@ private:
         case Operator::Sub:
         case Operator::Mul:
         case Operator::Div:
+        case Operator::Maximum:
+        case Operator::Minimum:
             return {2, 2};
         case Operator::Concat:
             return {1, 64};
@@ -603,6 +617,74 @@ private:
                 for (std::uint32_t in : *n.inputs())
                     if (in >= tensorCount)
                         return error("graph[{}].inputs: tensor index {} out of range", i, in);
+        }
+        return {};
+    }
+
+    // The source graph's inputs and outputs (graph_inputs, graph_outputs) and the inputs fixed
+    // at compile time (static_inputs): indices in range and of the right role, names and
+    // positions unique, values exactly the size their type needs.
+    Expected<void> checkSignature() {
+        const auto& tensors = *p_.tensors();
+        const auto checkList = [&](const flatbuffers::Vector<std::uint32_t>* list,
+                                   std::string_view field, dfx::TensorRole role,
+                                   std::string_view roleName) -> Expected<void> {
+            if (!list)
+                return {};
+            std::set<std::uint32_t> seen;
+            for (std::uint32_t i = 0; i < list->size(); ++i) {
+                const std::uint32_t t = list->Get(i);
+                if (t >= tensors.size())
+                    return error("{}[{}]: tensor index {} out of range (object has {} tensors)",
+                                 field, i, t, tensors.size());
+                if (tensors.Get(t)->role() != role)
+                    return error("{}[{}]: tensor {} '{}' is not an {} tensor", field, i, t,
+                                 tensors.Get(t)->name()->string_view(), roleName);
+                if (!seen.insert(t).second)
+                    return error("{}[{}]: tensor {} is listed twice", field, i, t);
+            }
+            return {};
+        };
+        if (auto r = checkList(p_.graph_inputs(), "graph_inputs", dfx::TensorRole::Input, "Input");
+            !r)
+            return r;
+        if (auto r =
+                checkList(p_.graph_outputs(), "graph_outputs", dfx::TensorRole::Output, "Output");
+            !r)
+            return r;
+        if (!p_.static_inputs())
+            return {};
+        std::set<std::string_view> names;
+        for (const dfx::Tensor* t : tensors)
+            names.insert(t->name()->string_view());
+        std::set<std::uint32_t> positions;
+        const std::uint64_t inputCount =
+            (p_.graph_inputs() ? p_.graph_inputs()->size() : 0) + p_.static_inputs()->size();
+        for (std::uint32_t i = 0; i < p_.static_inputs()->size(); ++i) {
+            const dfx::StaticInput& s = *p_.static_inputs()->Get(i);
+            const std::string_view name = s.name()->string_view();
+            if (name.empty() || !names.insert(name).second)
+                return error("static_inputs[{}].name: '{}' is empty or not unique", i, name);
+            if (s.position() >= inputCount || !positions.insert(s.position()).second)
+                return error("static_inputs[{}] '{}'.position: {} is repeated or beyond the {} "
+                             "graph inputs",
+                             i, name, s.position(), inputCount);
+            if (s.dtype() > dfx::DType::MAX)
+                return error("static_inputs[{}] '{}'.dtype: unknown value {}", i, name,
+                             static_cast<int>(s.dtype()));
+            const std::span<const std::int64_t> shape(s.shape() ? s.shape()->data() : nullptr,
+                                                      s.shape() ? s.shape()->size() : 0);
+            if (shape.size() > 16 ||
+                std::ranges::any_of(shape, [](std::int64_t d) { return d <= 0; }))
+                return error("static_inputs[{}] '{}'.shape: {} is not a shape of positive "
+                             "dimensions of rank at most 16",
+                             i, name, formatShape(shape));
+            const auto bytes = byteSize(shape, dtypeSize(dfx::fromDType(s.dtype())));
+            const std::size_t have = s.data() ? s.data()->size() : 0;
+            if (!bytes || *bytes != have)
+                return error("static_inputs[{}] '{}'.data: {} bytes; a {}{} value has {}", i, name,
+                             have, formatShape(shape), dtypeName(dfx::fromDType(s.dtype())),
+                             bytes ? fmt::format("{}", *bytes) : std::string("too many"));
         }
         return {};
     }

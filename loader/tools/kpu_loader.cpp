@@ -8,6 +8,7 @@
 
 #include "kpu/common/file_io.h"
 #include "kpu/loader/binder.h"
+#include "kpu/loader/io_binding.h"
 #include "kpu/loader/loader.h"
 #include "kpu/loader/trace.h"
 
@@ -20,15 +21,30 @@ kpu::Expected<std::map<std::string, std::string>> namedFiles(const std::vector<s
     for (const std::string& spec : specs) {
         const auto eq = spec.find('=');
         if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-            return kpu::fail("kpu-loader: error: {} '{}': expected NAME=file.npy", option, spec);
+            return kpu::fail("kpu-loader: error: {} '{}': expected NAME=file.npy or NAME=file.pb",
+                             option, spec);
         files[spec.substr(0, eq)] = spec.substr(eq + 1);
     }
     return files;
 }
 
+// Reads the files of repeated "[NAME=]FILE" options.
+kpu::Expected<std::vector<kpu::loader::ValueArg>>
+readValueArgs(const std::vector<std::string>& specs, std::string_view option) {
+    std::vector<kpu::loader::ValueArg> args;
+    for (const std::string& spec : specs) {
+        auto arg = kpu::loader::readValueArg(spec, option);
+        if (!arg)
+            return std::unexpected(arg.error());
+        args.push_back(std::move(*arg));
+    }
+    return args;
+}
+
 struct Options {
     std::string objectPath, configPath, tracePath;
-    std::vector<std::string> inputSpecs, outputSpecs;
+    std::vector<std::string> inputSpecs, outputSpecs, expectSpecs;
+    kpu::loader::Tolerance tolerance;
     std::uint64_t seed = 1;
     bool verify = true, dryRun = false, json = false, profile = false, timingOnly = false;
     bool copyMoves = false;
@@ -44,12 +60,15 @@ int run(const Options& o) {
                                        : kpu::loadConfigFile(o.configPath);
     if (!config)
         return report(config.error());
-    auto inputFiles = namedFiles(o.inputSpecs, "--input");
-    if (!inputFiles)
-        return report(inputFiles.error());
     auto outputFiles = namedFiles(o.outputSpecs, "--output");
     if (!outputFiles)
         return report(outputFiles.error());
+    auto inputArgs = readValueArgs(o.inputSpecs, "--input");
+    if (!inputArgs)
+        return report(inputArgs.error());
+    auto expectArgs = readValueArgs(o.expectSpecs, "--expect");
+    if (!expectArgs)
+        return report(expectArgs.error());
     auto object = kpu::loader::loadObject(o.objectPath);
     if (!object)
         return report(object.error());
@@ -62,10 +81,18 @@ int run(const Options& o) {
     }
     if (auto r = kpu::loader::checkOutputNames(*object->program, *outputFiles); !r)
         return report(r.error());
+    // --input and --expect values are bound before anything runs.
+    auto inputValues = kpu::loader::bindInputs(*object, std::move(*inputArgs));
+    if (!inputValues)
+        return report(inputValues.error());
+    auto expected = kpu::loader::bindExpected(*object, std::move(*expectArgs));
+    if (!expected)
+        return report(expected.error());
     // A timing-only run needs no values: its cycles do not depend on them.
     auto inputs = o.timingOnly ? kpu::Expected<std::vector<kpu::loader::HostTensor>>(
                                      std::vector<kpu::loader::HostTensor>{})
-                               : kpu::loader::prepareInputs(*object->program, *inputFiles, o.seed);
+                               : kpu::loader::prepareInputs(*object->program, *inputValues, o.seed,
+                                                            o.objectPath);
     if (!inputs)
         return report(inputs.error());
     // The per-op timeline costs 24 bytes per bound op: recorded only when something reads it.
@@ -91,11 +118,21 @@ int run(const Options& o) {
             return report(checked.error());
         comparisons = std::move(*checked);
     }
-    const kpu::loader::ReportOptions reportOptions{.profile = o.profile};
+    std::vector<kpu::loader::ExpectComparison> expectations;
+    for (kpu::loader::ExpectedValue& e : *expected) {
+        // Read-only tensors are not read back: their values are the inputs'.
+        const kpu::loader::HostTensor& actual = result->tensors[e.tensor].data.empty()
+                                                    ? (*inputs)[e.tensor]
+                                                    : result->tensors[e.tensor];
+        expectations.push_back(kpu::loader::compareWithExpected(actual, e.value, o.tolerance));
+        expectations.back().path = e.path;
+    }
+    const kpu::loader::ReportOptions reportOptions{.profile = o.profile, .expect = expectations};
     std::cout << (o.json ? kpu::loader::reportJson(*object, *config, *schedule, *result,
                                                    comparisons, reportOptions)
                          : kpu::loader::formatReport(*object, *config, *schedule, *result,
                                                      comparisons, reportOptions));
+    int status = 0;
     for (const auto& c : comparisons) {
         if (!c.firstMismatch)
             continue;
@@ -104,9 +141,21 @@ int run(const Options& o) {
             "{}: error: output '{}' differs from the reference at index [{}]: expected {}, got "
             "{} (tolerance {:.3g})\n",
             o.objectPath, c.tensor, fmt::join(m.index, ","), m.expected, m.actual, m.tolerance);
-        return 1;
+        status = 1;
+        break;
     }
-    return 0;
+    for (const auto& c : expectations) {
+        if (c.pass())
+            continue;
+        const auto& m = *c.firstMismatch;
+        std::cerr << fmt::format("{}: error: output '{}' differs from the expected values: {} of "
+                                 "{} elements out of tolerance (rtol {:g}, atol {:g}); first at "
+                                 "[{}]: expected {:.9g}, got {:.9g}\n",
+                                 c.path, c.tensor, c.mismatches, c.elements, c.tolerance.rtol,
+                                 c.tolerance.atol, fmt::join(m.index, ","), m.expected, m.actual);
+        status = 1;
+    }
+    return status;
 }
 
 } // namespace
@@ -119,9 +168,22 @@ int main(int argc, char** argv) {
     app.add_option("--config", o.configPath,
                    "KPU configuration (JSON); default: the embedded default KPU");
     app.add_option("--input", o.inputSpecs,
-                   "NAME=file.npy: values of an input or constant tensor (repeatable)");
+                   "[NAME=]FILE (.npy or ONNX TensorProto .pb): values of an input or constant "
+                   "tensor; without NAME=, by the name stored in the .pb or else by position "
+                   "(repeatable)");
     app.add_option("--output", o.outputSpecs,
-                   "NAME=file.npy: write a tensor after the run (repeatable)");
+                   "NAME=FILE: write a tensor after the run, as a TensorProto if FILE ends in .pb, "
+                   "else .npy (repeatable)");
+    app.add_option("--expect", o.expectSpecs,
+                   "[NAME=]FILE (.npy or .pb): expected values of an output, compared after the "
+                   "run; without NAME=, by stored name or else by position (repeatable)");
+    app.add_option("--rtol", o.tolerance.rtol,
+                   "relative tolerance of --expect: |a - e| <= atol + rtol * |e|")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    app.add_option("--atol", o.tolerance.atol, "absolute tolerance of --expect")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     app.add_option("--seed", o.seed, "seed of the random values of inputs not given with --input")
         ->capture_default_str();
     app.add_flag("--verify,!--no-verify", o.verify,
@@ -147,9 +209,10 @@ int main(int argc, char** argv) {
     app.add_flag("--copy-moves", o.copyMoves,
                  "copy every move's bytes through the simulated memories, as the hardware does "
                  "(default: loads of inputs and constants are read in place; the same results)");
-    for (const char* option : {"--input", "--output", "--seed", "--json", "--profile", "--trace"})
+    for (const char* option : {"--input", "--output", "--expect", "--rtol", "--atol", "--seed",
+                               "--json", "--profile", "--trace"})
         app.get_option(option)->excludes(dryRunFlag);
-    for (const char* option : {"--input", "--output", "--seed"})
+    for (const char* option : {"--input", "--output", "--expect", "--rtol", "--atol", "--seed"})
         app.get_option(option)->excludes(timingOnlyFlag);
     timingOnlyFlag->excludes(dryRunFlag);
     try {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kpu/common/dtype.h"
+#include "kpu/common/float_convert.h"
 #include "kpu/common/operator.h"
 #include "kpu/schema/object.h"
 #include "kpu/schema/tile_loops.h"
@@ -478,6 +479,43 @@ void appendHeaderText(std::string& out, const Program& program, const DisasmOpti
                        plural(sizeOf(program.graph()), "graph node"));
 }
 
+// The first values of a static input, for people ("[2, 3, -1]", "[1, 2, 3, ... 64 values]").
+std::string staticValuesText(const StaticInput& input) {
+    const DType dtype = input.dtype() <= DType::MAX ? input.dtype() : DType::F32;
+    const std::size_t size = dtypeSize(fromDType(dtype));
+    const std::size_t count = input.data() ? input.data()->size() / size : 0;
+    std::vector<double> values(std::min<std::size_t>(count, 8));
+    if (!values.empty())
+        convertToF64(fromDType(dtype), input.data()->data(), values.data(), values.size());
+    return fmt::format("[{}{}]", fmt::join(values, ", "),
+                       count > values.size() ? fmt::format(", ... {} values", count) : "");
+}
+
+std::string tensorList(const Program& program, const flatbuffers::Vector<std::uint32_t>* list) {
+    std::vector<std::string> refs;
+    for (flatbuffers::uoffset_t i = 0; i < sizeOf(list); ++i)
+        refs.push_back(tensorRef(program, list->Get(i)));
+    return fmt::format("[{}]", fmt::join(refs, ", "));
+}
+
+// The source graph's inputs and outputs in order, and the inputs fixed at compile time
+// (format 4.0; nothing for older objects).
+void appendSignatureText(std::string& out, const Program& program) {
+    if (program.graph_inputs() || program.graph_outputs())
+        out += fmt::format("  graph inputs {}  outputs {}\n",
+                           tensorList(program, program.graph_inputs()),
+                           tensorList(program, program.graph_outputs()));
+    if (sizeOf(program.static_inputs()) == 0)
+        return;
+    out += fmt::format("static inputs ({}):\n", sizeOf(program.static_inputs()));
+    Table table;
+    for (const StaticInput* input : *program.static_inputs())
+        table.add({fmt::format("@{}", input->position()), displayName(input->name()),
+                   shapeText(input->shape()), std::string(dtypeText(input->dtype())),
+                   staticValuesText(*input)});
+    table.render(out, "  ");
+}
+
 void appendTensorsText(std::string& out, const Program& program) {
     out += fmt::format("tensors ({}):\n", sizeOf(program.tensors()));
     Table table;
@@ -489,15 +527,17 @@ void appendTensorsText(std::string& out, const Program& program) {
                                        : fmt::format("src-node {}", tensor.source_node());
         // A negative alias_of is the schema's "owns its storage"; a bad index prints as "?".
         const std::string alias =
-            tensor.alias_of() < 0
-                ? std::string()
-                : "alias of " + tensorRef(program, static_cast<std::uint64_t>(tensor.alias_of()));
+            tensor.alias_of() >= 0
+                ? "alias of " + tensorRef(program, static_cast<std::uint64_t>(tensor.alias_of()))
+            : tensor.data() ? std::string("values stored")
+                            : std::string();
         table.add({fmt::format("#{}", i), displayName(tensor.name()), shapeText(tensor.shape()),
                    std::string(dtypeText(tensor.dtype())),
                    std::string(tensorRoleName(tensor.role())), source,
                    bytes ? fmt::format("{} B", *bytes) : std::string("? B"), alias});
     }
     table.render(out, "  ");
+    appendSignatureText(out, program);
 }
 
 std::string kernelInputsText(const Program& program, const Kernel& kernel) {
@@ -806,7 +846,26 @@ Json jsonTensor(const Tensor& tensor, std::size_t index) {
                 {"role", tensorRoleName(tensor.role())},
                 {"source_node", tensor.source_node()},
                 {"bytes", bytes ? Json(*bytes) : Json(nullptr)},
-                {"alias_of", tensor.alias_of()}};
+                {"alias_of", tensor.alias_of()},
+                {"values_stored", tensor.data() != nullptr}};
+}
+
+Json jsonNumber(double value);
+
+Json jsonStaticInput(const StaticInput& input) {
+    const DType dtype = input.dtype() <= DType::MAX ? input.dtype() : DType::F32;
+    const std::size_t size = dtypeSize(fromDType(dtype));
+    std::vector<double> values(input.data() ? input.data()->size() / size : 0);
+    if (!values.empty())
+        convertToF64(fromDType(dtype), input.data()->data(), values.data(), values.size());
+    Json list = Json::array();
+    for (double v : values)
+        list.push_back(jsonNumber(v));
+    return Json{{"name", jsonString(input.name())},
+                {"position", input.position()},
+                {"shape", jsonArray(input.shape())},
+                {"dtype", dtypeText(input.dtype())},
+                {"values", std::move(list)}};
 }
 
 // JSON has no infinities or NaN (nlohmann would print null): those become strings.
@@ -1038,6 +1097,12 @@ std::string disassembleJson(const Program& program, const DisasmOptions& options
         for (std::size_t i = 0; i < sizeOf(program.tensors()); ++i)
             tensors.push_back(jsonTensor(*tensorAt(program, i), i));
         json["tensors"] = std::move(tensors);
+        json["graph_inputs"] = jsonArray(program.graph_inputs());
+        json["graph_outputs"] = jsonArray(program.graph_outputs());
+        Json statics = Json::array();
+        for (flatbuffers::uoffset_t i = 0; i < sizeOf(program.static_inputs()); ++i)
+            statics.push_back(jsonStaticInput(*program.static_inputs()->Get(i)));
+        json["static_inputs"] = std::move(statics);
     }
     if (options.has(DisasmSection::Kernels)) {
         Json kernels = Json::array();

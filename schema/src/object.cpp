@@ -35,9 +35,9 @@ Expected<const Program*> verifyStructure(std::span<const std::uint8_t> bytes,
     const Program* program = GetProgram(bytes.data());
     if (program->format_major() < kOldestFormatMajor || program->format_major() > kFormatMajor)
         // Minor versions only add fields older readers may ignore; the major version must be one
-        // this reader understands (2.x objects are 3.x objects without TileLoops kernels).
+        // this reader understands (each major version is a subset of the next).
         return fail("{}: error: object format version {}.{} is not supported; this loader reads "
-                    "versions {}.x and {}.x",
+                    "versions {}.x to {}.x",
                     sourceName, program->format_major(), program->format_minor(),
                     kOldestFormatMajor, kFormatMajor);
     return program;

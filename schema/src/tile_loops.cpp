@@ -172,7 +172,7 @@ Expected<TileLoops> decodeTileLoops(const Program& program, std::uint32_t index)
     l.kernel = index;
     l.firstOp = k.first_op();
     l.shape.kind = toOperator(k.kind());
-    if (static_cast<int>(k.kind()) >= static_cast<int>(Operator::Conv2D))
+    if (!isKernelOperator(toOperator(k.kind())))
         return fail("kind: {} is not a kernel kind", static_cast<int>(k.kind()));
     const std::uint32_t tensorCount = program.tensors() ? program.tensors()->size() : 0;
     auto view = [&](std::uint32_t t) -> std::optional<View4> {

@@ -74,6 +74,9 @@ std::uint64_t vectorWork(const VectorOp& op) {
     case Operator::Sigmoid:
     case Operator::Tanh:
     case Operator::Gelu:
+    case Operator::Sqrt:
+    case Operator::Log:
+    case Operator::Erf:
         return 4 * out;
     case Operator::ReduceSum:
     case Operator::ReduceMax:

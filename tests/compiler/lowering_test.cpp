@@ -136,6 +136,8 @@ u32 bytesOf(dfx::DType t) {
         return 1;
     case dfx::DType::I32:
         return 4;
+    case dfx::DType::I64:
+        return 8;
     }
     return 0;
 }

@@ -130,12 +130,12 @@ TEST_F(CorruptObject, WrongIdentifier) {
 }
 
 TEST_F(CorruptObject, NewerMajorVersion) {
-    expectRefused(with([](dfx::ProgramT& p) { p.format_major = 4; }),
-                  "object format version 4.0 is not supported; this loader reads versions 2.x "
-                  "and 3.x");
+    expectRefused(with([](dfx::ProgramT& p) { p.format_major = 5; }),
+                  "object format version 5.0 is not supported; this loader reads versions 2.x "
+                  "to 4.x");
     expectRefused(with([](dfx::ProgramT& p) { p.format_major = 1; }),
                   "object format version 1.0 is not supported; this loader reads versions 2.x "
-                  "and 3.x");
+                  "to 4.x");
 }
 
 TEST_F(CorruptObject, FlippedBytes) {

@@ -25,7 +25,7 @@ TEST(CompilerCli, EmitDfxPrintsTheProgramAsText) {
     auto r =
         runCommand({KPU_COMPILER_EXE, dir.file("g.dfg"), "-o", dir.file("g.kpu"), "--emit-dfx"});
     ASSERT_EQ(r.exitCode, 0) << r.err;
-    EXPECT_NE(r.out.find("; KPU object  format 3.0"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("; KPU object  format 4.0"), std::string::npos) << r.out;
     // The kernel is a tile-loop record: one row in the ops listing.
     EXPECT_NE(r.out.find("tile-loops  load from [EXT, EXT]"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("0..102  tile-loops  k0 matmul#2  103 ops  102 deps"), std::string::npos)

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "kpu/common/float_convert.h"
 #include "kpu/compiler/compiler.h"
 #include "kpu/loader/verifier.h"
 #include "kpu/schema/disasm.h"
@@ -483,6 +484,19 @@ ProgramT programFromJson(const Json& j) {
         deps.push_back(op.at("deps").get<std::vector<std::uint32_t>>());
     }
     setDeps(p, deps);
+    p.graph_inputs = j.at("graph_inputs").get<std::vector<std::uint32_t>>();
+    p.graph_outputs = j.at("graph_outputs").get<std::vector<std::uint32_t>>();
+    for (const auto& s : j.at("static_inputs")) {
+        auto input = std::make_unique<StaticInputT>();
+        input->name = s.at("name");
+        input->position = s.at("position");
+        input->dtype = toDType(*parseDType(s.at("dtype").get<std::string>()));
+        input->shape = s.at("shape").get<std::vector<std::int64_t>>();
+        const auto values = s.at("values").get<std::vector<double>>();
+        input->data.resize(values.size() * dtypeSize(fromDType(input->dtype)));
+        convertFromF64(fromDType(input->dtype), values.data(), input->data.data(), values.size());
+        p.static_inputs.push_back(std::move(input));
+    }
     if (const auto& h = j.at("hints"); !h.is_null()) {
         p.hints = std::make_unique<HintsT>();
         p.hints->external_bytes = h.at("external_bytes");
@@ -503,7 +517,7 @@ TEST(DisasmText, MatMulGolden) {
     const Object object = objectOf(matmulProgram());
     DisasmOptions options;
     options.fileSize = 1234;
-    const std::string expected = R"(; KPU object  format 3.0  producer "kpu-kernel-compiler 0.1.0"
+    const std::string expected = R"(; KPU object  format 4.0  producer "kpu-kernel-compiler 0.1.0"
 ; source graph "non-batched-2-input-matmul"  file "examples/matmul.dfg"  size 1234 bytes
 ; 3 tensors  1 kernel  10 ops  18 deps  0 graph nodes
 tensors (3):
@@ -539,7 +553,7 @@ hints:
 // Every format-2.0 addition at once: alias, fused params, graph, reserve, acc + epilogue.
 TEST(DisasmText, FusedGolden) {
     const Object object = objectOf(fusedProgram());
-    const std::string expected = R"(; KPU object  format 3.0  producer "kpu-kernel-compiler 0.1.0"
+    const std::string expected = R"(; KPU object  format 4.0  producer "kpu-kernel-compiler 0.1.0"
 ; source graph "fused"  file "fused.dfg"
 ; 5 tensors  1 kernel  10 ops  9 deps  3 graph nodes
 tensors (5):
@@ -596,7 +610,7 @@ TEST(DisasmText, SectionsCanBeSelected) {
     EXPECT_EQ(text.find("ops ("), std::string::npos);
     EXPECT_NE(text.find("hints:"), std::string::npos);
     EXPECT_EQ(disassembleText(object.program(), only({DisasmSection::Header})),
-              "; KPU object  format 3.0  producer \"kpu-kernel-compiler 0.1.0\"\n"
+              "; KPU object  format 4.0  producer \"kpu-kernel-compiler 0.1.0\"\n"
               "; source graph \"fused\"  file \"fused.dfg\"\n"
               "; 5 tensors  1 kernel  10 ops  9 deps  3 graph nodes\n");
 }
@@ -1184,7 +1198,7 @@ TEST(DisasmJson, CompiledObjectRoundTrips) {
         EXPECT_FALSE(json.at("graph").empty());
         EXPECT_EQ(compiler::serializeProgram(programFromJson(json)), compiled->object);
         const std::string text = disassembleText(**program, {});
-        EXPECT_NE(text.find("; KPU object  format 3.0"), std::string::npos);
+        EXPECT_NE(text.find("; KPU object  format 4.0"), std::string::npos);
         EXPECT_NE(text.find("compute"), std::string::npos);
     }
     auto cnn = compiler::compileDfgFile(std::string(KPU_SOURCE_DIR) + "/examples/cnn.dfg", {});
@@ -1279,7 +1293,7 @@ TEST(DisasmJson, FieldsAndSpellings) {
     DisasmOptions options;
     options.fileSize = 999;
     const Json json = Json::parse(disassembleJson(object.program(), options));
-    EXPECT_EQ(json.at("format"), (Json{{"major", 3}, {"minor", 0}}));
+    EXPECT_EQ(json.at("format"), (Json{{"major", 4}, {"minor", 0}}));
     EXPECT_EQ(json.at("producer"), "kpu-kernel-compiler 0.1.0");
     EXPECT_EQ(json.at("source_graph"), "non-batched-2-input-matmul");
     EXPECT_EQ(json.at("size_bytes"), 999);
@@ -1330,7 +1344,7 @@ TEST(DisasmJson, FieldsAndSpellings) {
     EXPECT_EQ(json.at("hints").at("array_rows"), 16);
 }
 
-// The format-2.0 fields, exactly as printed.
+// The format-2.0 fields (and 4.0's, empty in this hand-built program), exactly as printed.
 TEST(DisasmJson, FormatTwoFieldsGolden) {
     const Object object = objectOf(fusedProgram());
     DisasmOptions options = only(
@@ -1344,12 +1358,15 @@ TEST(DisasmJson, FormatTwoFieldsGolden) {
         disassembleJson(object.program(), options),
         R"({
   "tensors": [
-    {"index":0,"name":"x","shape":[4,16],"dtype":"f32","role":"input","source_node":0,"bytes":256,"alias_of":-1},
-    {"index":1,"name":"W","shape":[16,8],"dtype":"f32","role":"constant","source_node":1,"bytes":512,"alias_of":-1},
-    {"index":2,"name":"b","shape":[8],"dtype":"f32","role":"constant","source_node":2,"bytes":32,"alias_of":-1},
-    {"index":3,"name":"y","shape":[4,8],"dtype":"f32","role":"intermediate","source_node":5,"bytes":128,"alias_of":-1},
-    {"index":4,"name":"y.flat","shape":[32],"dtype":"f32","role":"output","source_node":6,"bytes":128,"alias_of":3}
+    {"index":0,"name":"x","shape":[4,16],"dtype":"f32","role":"input","source_node":0,"bytes":256,"alias_of":-1,"values_stored":false},
+    {"index":1,"name":"W","shape":[16,8],"dtype":"f32","role":"constant","source_node":1,"bytes":512,"alias_of":-1,"values_stored":false},
+    {"index":2,"name":"b","shape":[8],"dtype":"f32","role":"constant","source_node":2,"bytes":32,"alias_of":-1,"values_stored":false},
+    {"index":3,"name":"y","shape":[4,8],"dtype":"f32","role":"intermediate","source_node":5,"bytes":128,"alias_of":-1,"values_stored":false},
+    {"index":4,"name":"y.flat","shape":[32],"dtype":"f32","role":"output","source_node":6,"bytes":128,"alias_of":3,"values_stored":false}
   ],
+  "graph_inputs": [],
+  "graph_outputs": [],
+  "static_inputs": [],
   "kernels": [
     {"index":0,"name":"fc#3","source_node":3,"kind":"matmul","inputs":[0,1,2],"output":3,"iteration_space":[1,4,8,16],"input_batched":[0,0,0],"tilings":[{"level":"l3","tile":[1,4,8,8]},{"level":"l2","tile":[1,4,8,8]}],"dataflow":"output-stationary","loop_order":[0,1,2,3],"first_op":1,"op_count":8,"params":{)" +
             defaults +

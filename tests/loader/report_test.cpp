@@ -16,9 +16,10 @@ namespace {
 
 using nlohmann::json;
 
-json reportOf(const ExampleRun& run, bool profile) {
+json reportOf(const ExampleRun& run, bool profile,
+              std::span<const loader::ExpectComparison> expect = {}) {
     return json::parse(loader::reportJson(run.object, run.config, run.schedule, run.result,
-                                          run.comparisons, {.profile = profile}));
+                                          run.comparisons, {.profile = profile, .expect = expect}));
 }
 
 std::uint64_t u64(const json& j) {
@@ -32,7 +33,7 @@ TEST(Report, JsonHasTheSchemaAndConsistentNumbers) {
     const sim::RunStats& s = run.result.stats;
 
     EXPECT_EQ(r.at("schema"), "kpu-report");
-    EXPECT_EQ(r.at("schema_version"), "1.0");
+    EXPECT_EQ(r.at("schema_version"), "1.1");
     const std::uint64_t total = u64(r.at("total_cycles"));
     ASSERT_EQ(total, s.totalCycles);
     ASSERT_GT(total, 0u);
@@ -180,8 +181,15 @@ TEST(Report, EveryJsonKeyIsDocumentedAndEveryDocumentedKeyIsEmitted) {
     // A mismatch, so that the optional first_mismatch keys are emitted too.
     run.comparisons.front().firstMismatch =
         loader::Mismatch{.flatIndex = 3, .index = {0, 3}, .expected = 1, .actual = 2};
+    // An --expect comparison that failed, for the expect keys.
+    loader::ExpectComparison expect;
+    expect.tensor = "logits";
+    expect.path = "y.pb";
+    expect.elements = 80;
+    expect.mismatches = 1;
+    expect.firstMismatch = loader::ExpectMismatch{.flatIndex = 1, .index = {0, 1}};
     std::set<std::string> emitted;
-    collectKeys(reportOf(run, true), "", emitted);
+    collectKeys(reportOf(run, true, std::span(&expect, 1)), "", emitted);
     const std::set<std::string> documented = documentedKeys();
     ASSERT_GT(documented.size(), 50u) << "docs/report-schema.md tables were not found";
     for (const std::string& key : emitted)

@@ -8,7 +8,7 @@
 namespace kpu::ir {
 namespace {
 
-constexpr std::array<std::pair<OpKind, std::string_view>, 41> kOpNames{{
+constexpr std::array<std::pair<OpKind, std::string_view>, 46> kOpNames{{
     {OpKind::FunctionArgument, "FUNCTION_ARGUMENT"},
     {OpKind::Function, "FUNCTION"},
     {OpKind::FunctionReturn, "FUNCTION_RETURN"},
@@ -49,6 +49,11 @@ constexpr std::array<std::pair<OpKind, std::string_view>, 41> kOpNames{{
     {OpKind::MaxPool2D, "MAXPOOL2D"},
     {OpKind::AvgPool2D, "AVGPOOL2D"},
     {OpKind::FusedMatMulBiasAct, "FUSED_MATMUL_BIAS_ACT"},
+    {OpKind::Sqrt, "SQRT"},
+    {OpKind::Log, "LOG"},
+    {OpKind::Erf, "ERF"},
+    {OpKind::Maximum, "MAXIMUM"},
+    {OpKind::Minimum, "MINIMUM"},
     {OpKind::Unknown, "UNKNOWN"},
 }};
 

@@ -914,6 +914,16 @@ Expected<std::optional<OpSemantics>> operatorSemantics(const Graph& graph, const
         return unary(c, Operator::Abs);
     case OpKind::Negate:
         return unary(c, Operator::Negate);
+    case OpKind::Sqrt:
+        return unary(c, Operator::Sqrt);
+    case OpKind::Log:
+        return unary(c, Operator::Log);
+    case OpKind::Erf:
+        return unary(c, Operator::Erf);
+    case OpKind::Maximum:
+        return binary(c, Operator::Maximum);
+    case OpKind::Minimum:
+        return binary(c, Operator::Minimum);
     case OpKind::Reshape:
         return reshape(c);
     case OpKind::Transpose:

@@ -70,6 +70,10 @@ Values binary(dfx::KernelKind kind, Inputs in, OutShape out) {
         return run([](double a, double b) { return a * b; });
     case dfx::KernelKind::Div:
         return run([](double a, double b) { return a / b; });
+    case dfx::KernelKind::Maximum:
+        return run([](double a, double b) { return std::max(a, b); });
+    case dfx::KernelKind::Minimum:
+        return run([](double a, double b) { return std::min(a, b); });
     default:
         return fail("not a binary elementwise operator");
     }
@@ -100,6 +104,12 @@ Values unary(dfx::KernelKind kind, Inputs in, OutShape out, const Params& p) {
         return map(x, [](double v) { return -v; });
     case dfx::KernelKind::Abs:
         return map(x, [](double v) { return std::fabs(v); });
+    case dfx::KernelKind::Sqrt:
+        return map(x, [](double v) { return std::sqrt(v); });
+    case dfx::KernelKind::Log:
+        return map(x, [](double v) { return std::log(v); });
+    case dfx::KernelKind::Erf:
+        return map(x, [](double v) { return std::erf(v); });
     default:
         return fail("not a unary elementwise operator");
     }

@@ -123,6 +123,8 @@ reference::Values compute(dfx::KernelKind kind, reference::Inputs in, reference:
     case K::Sub:
     case K::Mul:
     case K::Div:
+    case K::Maximum:
+    case K::Minimum:
         return reference::binary(kind, in, out);
     case K::Exp:
     case K::Reciprocal:
@@ -133,6 +135,9 @@ reference::Values compute(dfx::KernelKind kind, reference::Inputs in, reference:
     case K::Tanh:
     case K::Negate:
     case K::Abs:
+    case K::Sqrt:
+    case K::Log:
+    case K::Erf:
         return reference::unary(kind, in, out, p);
     case K::Transpose:
         return reference::transpose(in, out, p);

@@ -123,7 +123,7 @@ int viewAxis(std::int32_t axis) {
 // ---- Row operations -----------------------------------------------------------------------
 
 enum class Bin { Add, Sub, Mul, Div, Max, Min };
-enum class Un { Relu, Clamp, Negate, Abs, Reciprocal, Exp, Sigmoid, Tanh, Gelu };
+enum class Un { Relu, Clamp, Negate, Abs, Reciprocal, Exp, Sigmoid, Tanh, Gelu, Sqrt, Log, Erf };
 
 // f32: the selected row kernels.
 void rowBinary(Bin op, float* out, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
@@ -133,6 +133,20 @@ void rowBinary(Bin op, float* out, const float* a, std::int64_t sa, const float*
     fns[static_cast<int>(op)](out, a, sa, b, sb, n);
 }
 void rowUnary(Un op, float* out, const float* a, std::int64_t n, double lo, double hi) {
+    // The rarer operators have no vector row kernel: libm, one element at a time.
+    switch (op) {
+    case Un::Sqrt:
+        std::transform(a, a + n, out, [](float x) { return std::sqrt(x); });
+        return;
+    case Un::Log:
+        std::transform(a, a + n, out, [](float x) { return std::log(x); });
+        return;
+    case Un::Erf:
+        std::transform(a, a + n, out, [](float x) { return std::erf(x); });
+        return;
+    default:
+        break;
+    }
     const vec::RowKernels& k = vec::selectedRowKernels();
     const vec::UnaryRowFn fns[] = {k.relu, k.clamp,   k.negate, k.abs, k.reciprocal,
                                    k.exp,  k.sigmoid, k.tanh,   k.gelu};
@@ -199,6 +213,12 @@ void rowUnary(Un op, double* out, const double* a, std::int64_t n, double lo, do
         return loopUnary(out, a, n, [](D x) {
             return D(0.5) * x * (D(1) + std::erf(x * (D(1) / std::numbers::sqrt2_v<D>)));
         });
+    case Un::Sqrt:
+        return loopUnary(out, a, n, [](D x) { return std::sqrt(x); });
+    case Un::Log:
+        return loopUnary(out, a, n, [](D x) { return std::log(x); });
+    case Un::Erf:
+        return loopUnary(out, a, n, [](D x) { return std::erf(x); });
     }
 }
 double rowReduce(Bin op, const double* a, std::int64_t n) {
@@ -299,6 +319,16 @@ void elementwise(const VectorOp& op, const Block<T>& out, const std::vector<Bloc
         return unary(out, in[0], Un::Negate);
     case Operator::Abs:
         return unary(out, in[0], Un::Abs);
+    case Operator::Sqrt:
+        return unary(out, in[0], Un::Sqrt);
+    case Operator::Log:
+        return unary(out, in[0], Un::Log);
+    case Operator::Erf:
+        return unary(out, in[0], Un::Erf);
+    case Operator::Maximum:
+        return binary(out, in[0], in[1], Bin::Max);
+    case Operator::Minimum:
+        return binary(out, in[0], in[1], Bin::Min);
     default:
         assert(false && "not an elementwise operator");
     }
@@ -696,6 +726,8 @@ void run(const VectorOp& op, std::span<const std::uint8_t* const> inputs, std::u
     case Operator::Sub:
     case Operator::Mul:
     case Operator::Div:
+    case Operator::Maximum:
+    case Operator::Minimum:
         assert(blocks.size() == 2);
         elementwise(op, out, blocks);
         break;
@@ -708,6 +740,9 @@ void run(const VectorOp& op, std::span<const std::uint8_t* const> inputs, std::u
     case Operator::Tanh:
     case Operator::Negate:
     case Operator::Abs:
+    case Operator::Sqrt:
+    case Operator::Log:
+    case Operator::Erf:
         assert(blocks.size() == 1);
         elementwise(op, out, blocks);
         break;

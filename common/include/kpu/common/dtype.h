@@ -15,9 +15,10 @@ enum class DType : std::uint8_t {
     F8E4M3 = 3, // OCP FP8 E4M3 (finite-only variant, "fn"); a storage type
     I8 = 4,
     I32 = 5,
+    I64 = 6, // static inputs only (shapes, axes); no kernel computes on it
 };
 
-inline constexpr int kDTypeCount = 6;
+inline constexpr int kDTypeCount = 7;
 
 // Size of one element in bytes.
 constexpr std::uint32_t dtypeSize(DType t) {
@@ -34,6 +35,8 @@ constexpr std::uint32_t dtypeSize(DType t) {
         return 1;
     case DType::I32:
         return 4;
+    case DType::I64:
+        return 8;
     }
     return 0;
 }
@@ -53,11 +56,13 @@ constexpr std::string_view dtypeName(DType t) {
         return "i8";
     case DType::I32:
         return "i32";
+    case DType::I64:
+        return "i64";
     }
     return "?";
 }
 
-// Parses "f32", "f16", "f64", "f8" (also "f8e4m3"), "i8", "i32".
+// Parses "f32", "f16", "f64", "f8" (also "f8e4m3"), "i8", "i32", "i64".
 std::optional<DType> parseDType(std::string_view text);
 
 constexpr bool isFloat(DType t) {

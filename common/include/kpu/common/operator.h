@@ -44,9 +44,15 @@ enum class Operator : std::uint16_t {
     Conv2D = 26,         // NHWC input, OHWI weights, bias [O] -> Im2Col + MatMul
     FullyConnected = 27, // x [.., K], W [N, K], bias [N] (TOSA FC, LINEAR) -> MatMul
     Reshape = 28,        // same elements, new shape -> a storage alias, no kernel
+    // Elementwise (format 4.0).
+    Sqrt = 29,
+    Log = 30, // natural logarithm
+    Erf = 31,
+    Maximum = 32, // max(a, b), broadcast as Add
+    Minimum = 33,
 };
 
-inline constexpr int kOperatorCount = 29;
+inline constexpr int kOperatorCount = 34;
 
 enum class Activation : std::uint8_t {
     None = 0,
@@ -79,11 +85,22 @@ struct OpParams {
 std::string_view operatorName(Operator op);
 std::string_view activationName(Activation a); // "none", "relu", ...
 
-constexpr bool isElementwise(Operator op) {
-    return op >= Operator::Add && op <= Operator::Abs;
-}
 constexpr bool isUnary(Operator op) {
-    return op >= Operator::Exp && op <= Operator::Abs;
+    return (op >= Operator::Exp && op <= Operator::Abs) ||
+           (op >= Operator::Sqrt && op <= Operator::Erf);
+}
+constexpr bool isBinaryElementwise(Operator op) {
+    return (op >= Operator::Add && op <= Operator::Div) || op == Operator::Maximum ||
+           op == Operator::Minimum;
+}
+constexpr bool isElementwise(Operator op) {
+    return isUnary(op) || isBinaryElementwise(op);
+}
+// An operator a kernel can run: a known value that is not one of the graph-level operators the
+// compiler lowers away (Conv2D, FullyConnected, Reshape).
+constexpr bool isKernelOperator(Operator op) {
+    return static_cast<int>(op) < kOperatorCount && op != Operator::Conv2D &&
+           op != Operator::FullyConnected && op != Operator::Reshape;
 }
 constexpr bool isReduction(Operator op) {
     return op == Operator::ReduceSum || op == Operator::ReduceMax || op == Operator::ReduceMin;

@@ -1,13 +1,16 @@
-// The compiler driver as a library call: .dfg file -> graph IR -> DFX program -> object bytes.
+// The compiler driver as a library call: .dfg or .onnx file -> graph IR -> DFX program -> object
+// bytes.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "kpu/common/error.h"
 #include "kpu/common/hw_config.h"
+#include "kpu/common/onnx_tensor.h"
 #include "kpu/compiler/graph.h"
 #include "kpu/schema/object.h"
 
@@ -34,6 +37,19 @@ struct CompileResult {
 
 // Reads a .dfg file into the graph IR (any operator; nothing is lowered yet).
 Expected<ir::Graph> readDfgGraph(const std::string& path, std::int64_t batch);
+
+struct SourceOptions {
+    std::int64_t batch = 1; // value of dynamic dimensions
+    // ONNX graph inputs fixed at compile time (kpu-kernel-compiler --const NAME=FILE).
+    std::map<std::string, onnx_io::TensorValue> staticInputs;
+};
+
+// Reads a model by its extension: ".onnx" through the ONNX importer (onnx_importer.h),
+// anything else as a .dfg file. Static inputs are an error for .dfg files.
+Expected<ir::Graph> readGraph(const std::string& path, const SourceOptions& options);
+
+// A value file for --const: .npy by content (its magic), else an ONNX TensorProto.
+Expected<onnx_io::TensorValue> readValueFile(const std::string& path);
 
 // Lowers a graph and serializes the program. `path` names the source in messages and the object.
 Expected<CompileResult> compileGraph(ir::Graph graph, const std::string& path,

@@ -14,8 +14,8 @@
 namespace kpu::ir {
 
 // Every operator the domain_flow library defines, plus our extensions (SOFTMAX, LAYERNORM,
-// GELU, TANH; docs/operators.md). `Unknown` is an operator spelling we do not recognise; the
-// reader keeps it so any file can be loaded.
+// GELU, TANH, SQRT, LOG, ERF, MAXIMUM, MINIMUM; docs/operators.md). `Unknown` is an operator
+// spelling we do not recognise; the reader keeps it so any file can be loaded.
 enum class OpKind {
     FunctionArgument,
     Function,
@@ -57,6 +57,11 @@ enum class OpKind {
     MaxPool2D,
     AvgPool2D,
     FusedMatMulBiasAct,
+    Sqrt,    // extension (format 4.0)
+    Log,     // extension
+    Erf,     // extension
+    Maximum, // TOSA spelling
+    Minimum, // TOSA spelling
     Unknown,
 };
 
@@ -78,6 +83,20 @@ struct Value {
     TensorType type;
     std::int32_t producer = -1; // index into Graph::ops; -1 for an implicit graph input
     std::int32_t producerSlot = 0;
+    // Values of a constant known at compile time (ONNX initializers): dense row-major bytes of
+    // type.dtype. Empty: supplied at load time (.npy or the seeded generator).
+    std::vector<std::uint8_t> data;
+};
+
+// A source-graph input fixed to a value at compile time (kpu-kernel-compiler --const): the
+// operators that read it (an ONNX Reshape's shape) were specialised for that value, so it is
+// not an input of the program. The object records it so a loader can check a given value.
+struct StaticInput {
+    std::string name;
+    std::uint32_t position = 0; // index among the source graph's inputs, static ones included
+    DType dtype = DType::I64;
+    Shape shape;
+    std::vector<std::uint8_t> data;
 };
 
 struct Attribute {
@@ -108,7 +127,8 @@ struct Graph {
         constants; // CONSTANT results (values come from .npy or a seeded generator)
     std::vector<ValueId>
         outputs; // values returned (FUNCTION_RETURN / return-marking UNKNOWN operands)
-    std::vector<std::string> warnings; // non-fatal findings, "file:line: warning: ..."
+    std::vector<std::string> warnings;     // non-fatal findings, "file:line: warning: ..."
+    std::vector<StaticInput> staticInputs; // by position
 
     const Value& value(ValueId id) const { return values.at(static_cast<std::size_t>(id)); }
 };

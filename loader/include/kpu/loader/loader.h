@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "kpu/common/error.h"
 #include "kpu/common/hw_config.h"
 #include "kpu/loader/host_tensor.h"
+#include "kpu/loader/io_binding.h"
 #include "kpu/loader/reference_executor.h"
 #include "kpu/schema/object.h"
 #include "kpu/simulator/schedule.h"
@@ -39,12 +41,20 @@ struct LoadedObject {
 
 Expected<LoadedObject> loadObject(const std::string& path);
 
-// Values for every Input and Constant tensor: from `files` (tensor name -> .npy path) when
-// given, else seeded random values uniform in [-1, 1) (weights of GEMMs and convolutions: divided
-// by sqrt(fan-in)). Other tensors stay empty. Unknown names are errors.
+// Values for every Input and Constant tensor, indexed like the program's tensors (other tensors
+// stay empty), in this order of precedence:
+//  1. `values` (tensor name -> value, e.g. bindInputs of io_binding.h over .npy / .pb files),
+//     conformed to the tensor (conformToTensor: same shape; floating types converted);
+//  2. for a Constant tensor that stores its values in the object (Tensor.data, format 4.0),
+//     those values (their size is checked against the tensor's, never read out of bounds);
+//  3. seeded random values uniform in [-1, 1) (weights of GEMMs and convolutions: divided by
+//     sqrt(fan-in)).
+// A name in `values` that is not an Input or Constant tensor is an error. `sourceName` (the
+// object path) prefixes errors.
 Expected<std::vector<HostTensor>> prepareInputs(const dfx::Program& program,
-                                                const std::map<std::string, std::string>& files,
-                                                std::uint64_t seed);
+                                                const std::map<std::string, HostTensor>& values,
+                                                std::uint64_t seed,
+                                                std::string_view sourceName = "object");
 
 struct SimulationResult {
     sim::RunStats stats;
@@ -74,8 +84,9 @@ Expected<std::vector<Comparison>> verifyOutputs(const dfx::Program& program,
 Expected<void> checkOutputNames(const dfx::Program& program,
                                 const std::map<std::string, std::string>& files);
 
-// Writes the named tensors (name -> .npy path) from a simulation result (read-only tensors from
-// the inputs the simulation ran on).
+// Writes the named tensors (name -> path) from a simulation result (read-only tensors from
+// the inputs the simulation ran on): an ONNX TensorProto named after the tensor when the path
+// ends in ".pb", else .npy.
 Expected<void> writeOutputs(const dfx::Program& program, const std::vector<HostTensor>& inputs,
                             const SimulationResult& result,
                             const std::map<std::string, std::string>& files);
@@ -114,6 +125,9 @@ std::vector<KernelProfile> profileKernels(const dfx::Program& program,
 // Reports (docs/cli.md; docs/report-schema.md for the JSON).
 struct ReportOptions {
     bool profile = false; // append the per-kernel profile (needs the run's timeline)
+    // Comparisons of outputs with expected values (kpu-loader --expect): the text report's
+    // "expect" section, the JSON report's "expect" array (empty without --expect).
+    std::span<const ExpectComparison> expect{};
 };
 
 std::string formatSchedule(const dfx::Program& program, const sim::Schedule& schedule,
@@ -130,6 +144,6 @@ std::string reportJson(const LoadedObject& object, const KpuConfig& config,
 // The report's JSON schema identity (docs/report-schema.md): minor versions only add fields;
 // removing a field or changing its meaning bumps the major version.
 inline constexpr std::string_view kReportSchema = "kpu-report";
-inline constexpr std::string_view kReportSchemaVersion = "1.0";
+inline constexpr std::string_view kReportSchemaVersion = "1.1";
 
 } // namespace kpu::loader

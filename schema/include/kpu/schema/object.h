@@ -13,9 +13,10 @@
 
 namespace kpu::dfx {
 
-// The version this toolchain writes. Readers accept kFormatMajor.x and, since 2.x objects are a
-// subset of 3.x (no TileLoops kernels), kOldestFormatMajor.x too.
-inline constexpr std::uint16_t kFormatMajor = 3;
+// The version this toolchain writes. Readers accept every major version from kOldestFormatMajor
+// to kFormatMajor: each is a subset of the next (2.x has no TileLoops kernels, 3.x no constant
+// data or static inputs).
+inline constexpr std::uint16_t kFormatMajor = 4;
 inline constexpr std::uint16_t kFormatMinor = 0;
 inline constexpr std::uint16_t kOldestFormatMajor = 2;
 inline constexpr std::string_view kFileIdentifier = "KPUX";
