@@ -17,10 +17,6 @@
 
 namespace kpu::loader {
 
-// Defined in loader.cpp (checkOutputNames uses it): which tensors hold their values in external
-// memory after a run.
-std::vector<bool> externallyVisible(const dfx::Program& program);
-
 namespace {
 
 constexpr std::uint8_t kNpyMagic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};

@@ -188,6 +188,20 @@ OpCase unary(const std::string& name, const std::string& op, const Dims& shape,
             true, std::move(nonZero)};
 }
 
+// x -> ABS -> OP -> y: SQRT and LOG on non-negative values (inputs kept away from zero).
+OpCase ofAbs(const std::string& name, const std::string& op) {
+    return {name,
+            [=] {
+                DfgBuilder g(name);
+                DfgValue x = g.input("x", {37, 91});
+                DfgValue a = g.node("ABS", {x}, {"a", {37, 91}});
+                g.output({g.node(op, {a}, {"y", {37, 91}})});
+                return g.str();
+            },
+            true,
+            {"x"}};
+}
+
 // a, b (inputs) -> OP -> y with numpy broadcasting.
 OpCase binary(const std::string& name, const std::string& op, const Dims& a, const Dims& b,
               const Dims& out) {
@@ -374,7 +388,8 @@ std::vector<OpCase> binaryCases() {
         {"both_broadcast", {37, 1}, {1, 91}, {37, 91}},
         {"broadcast_a", {1, 91}, {37, 91}, {37, 91}},
     };
-    for (const std::string& op : std::vector<std::string>{"ADD", "SUB", "MUL", "DIV"})
+    for (const std::string& op :
+         std::vector<std::string>{"ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM"})
         for (const Form& f : forms) {
             std::string lower = op;
             for (char& ch : lower)
@@ -388,22 +403,22 @@ INSTANTIATE_TEST_SUITE_P(OpBinary, OpE2E, ::testing::ValuesIn(binaryCases()), ca
 
 INSTANTIATE_TEST_SUITE_P(
     OpUnary, OpE2E,
-    ::testing::Values(unary("exp", "EXP", {37, 91}),
-                      unary("reciprocal", "RECIPROCAL", {37, 91}, "", {"x"}),
-                      unary("sigmoid", "SIGMOID", {37, 91}), unary("relu", "RELU", {37, 91}),
-                      unary("clamp_relu6", "CLAMP", {37, 91},
-                            attrList({f32Attr("max_fp", 6.0), "max_int:6 : i64",
-                                      f32Attr("min_fp", 0.0), "min_int:0 : i64"})),
-                      unary("clamp_plain_min_max", "CLAMP", {37, 91}, "min:-0.25,max:0.5"),
-                      unary("gelu", "GELU", {37, 91}), unary("tanh", "TANH", {37, 91}),
-                      unary("negate", "NEGATE", {37, 91}), unary("abs", "ABS", {37, 91}),
-                      // Odd sizes in three dimensions.
-                      unary("relu_37x91x53", "RELU", {37, 91, 53}),
-                      unary("exp_5x7x9x11", "EXP", {5, 7, 9, 11}),
-                      // One element.
-                      unary("exp_1", "EXP", {1}), unary("sigmoid_1x1", "SIGMOID", {1, 1}),
-                      // Many tiles: 1x64x64x32 = 512 KiB.
-                      unary("relu_1x64x64x32", "RELU", {1, 64, 64, 32})),
+    ::testing::Values(
+        unary("exp", "EXP", {37, 91}), unary("reciprocal", "RECIPROCAL", {37, 91}, "", {"x"}),
+        unary("sigmoid", "SIGMOID", {37, 91}), unary("relu", "RELU", {37, 91}),
+        unary("clamp_relu6", "CLAMP", {37, 91},
+              attrList({f32Attr("max_fp", 6.0), "max_int:6 : i64", f32Attr("min_fp", 0.0),
+                        "min_int:0 : i64"})),
+        unary("clamp_plain_min_max", "CLAMP", {37, 91}, "min:-0.25,max:0.5"),
+        unary("gelu", "GELU", {37, 91}), unary("tanh", "TANH", {37, 91}),
+        unary("negate", "NEGATE", {37, 91}), unary("abs", "ABS", {37, 91}),
+        unary("erf", "ERF", {37, 91}), ofAbs("sqrt_of_abs", "SQRT"), ofAbs("log_of_abs", "LOG"),
+        // Odd sizes in three dimensions.
+        unary("relu_37x91x53", "RELU", {37, 91, 53}), unary("exp_5x7x9x11", "EXP", {5, 7, 9, 11}),
+        // One element.
+        unary("exp_1", "EXP", {1}), unary("sigmoid_1x1", "SIGMOID", {1, 1}),
+        // Many tiles: 1x64x64x32 = 512 KiB.
+        unary("relu_1x64x64x32", "RELU", {1, 64, 64, 32})),
     caseName);
 
 // Layout: RESHAPE, TRANSPOSE, CONCAT, PAD.

@@ -80,6 +80,11 @@ Expected<std::vector<Comparison>> verifyOutputs(const dfx::Program& program,
                                                 const SimulationResult& result,
                                                 std::string_view sourceName);
 
+// Which tensors hold their values in external memory after a run: graph inputs, constants and
+// outputs, intermediates the program spills there, and every alias of those. Intermediates that
+// stay on chip or were fused away never reach it (--output and --expect refuse them).
+std::vector<bool> externallyVisible(const dfx::Program& program);
+
 // Checks that every name in `files` is a tensor of the program, before anything runs.
 Expected<void> checkOutputNames(const dfx::Program& program,
                                 const std::map<std::string, std::string>& files);
