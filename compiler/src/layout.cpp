@@ -180,11 +180,16 @@ std::optional<Shape> broadcast(const Shape& a, const Shape& b) {
     return out;
 }
 
+// Where a value is read: operation (by handle) and operand slot.
 struct Use {
     std::size_t op;
     std::size_t slot;
 };
 
+// The rewrites work on operations by stable handles (indices into ops_) kept in a linked list in
+// topological order, with each value's producer and readers maintained as operations change, so
+// one walk over the list applies every rewrite whose conditions hold when it is reached; walks
+// repeat until one changes nothing. Graph::ops is rebuilt from the list at the end.
 class TransposeSinker {
 public:
     explicit TransposeSinker(Graph& graph) : graph_(graph) {}
@@ -193,86 +198,78 @@ public:
         if (std::ranges::none_of(graph_.ops,
                                  [](const Operation& op) { return op.kind == OpKind::Transpose; }))
             return;
+        load();
+        bool changed = false;
+        for (std::size_t h = ops_.size(); h-- > 0;)
+            changed = maybeRemove(h) || changed;
+        // Every rewrite removes a TRANSPOSE or moves one past an operation, so this ends; the
+        // budget only guards against a mistake.
+        budget_ = 16 * ops_.size() + 64;
+        for (bool walkChanged = true; walkChanged && budget_ > 0;) {
+            walkChanged = false;
+            for (std::size_t h = head_; h != kEnd; h = next_[h])
+                while (alive_[h] && budget_ > 0 && rewriteAt(h)) {
+                    --budget_;
+                    walkChanged = changed = true;
+                }
+        }
+        store(changed);
+    }
+
+private:
+    static constexpr std::size_t kEnd = SIZE_MAX;
+
+    // ---- the working representation ----
+    void load() {
+        ops_ = std::move(graph_.ops);
+        graph_.ops.clear();
+        alive_.assign(ops_.size(), true);
+        next_.resize(ops_.size());
+        prev_.resize(ops_.size());
+        for (std::size_t h = 0; h < ops_.size(); ++h) {
+            next_[h] = h + 1 < ops_.size() ? h + 1 : kEnd;
+            prev_[h] = h > 0 ? h - 1 : kEnd;
+        }
+        head_ = ops_.empty() ? kEnd : 0;
+        producer_.assign(graph_.values.size(), kEnd);
+        readers_.assign(graph_.values.size(), {});
+        output_.assign(graph_.values.size(), false);
+        for (ValueId v : graph_.outputs)
+            output_[static_cast<std::size_t>(v)] = true;
+        for (std::size_t h = 0; h < ops_.size(); ++h) {
+            for (ValueId r : ops_[h].results)
+                if (r != kNoValue)
+                    producer_[static_cast<std::size_t>(r)] = h;
+            for (std::size_t k = 0; k < ops_[h].operands.size(); ++k)
+                if (const ValueId v = ops_[h].operands[k]; v != kNoValue)
+                    readers_[static_cast<std::size_t>(v)].push_back({h, k});
+        }
         for (const Value& v : graph_.values)
             names_.insert(v.name);
-        bool changed = false;
-        // Every rewrite removes a TRANSPOSE or moves one past an operation, so this ends; the
-        // bound only guards against a mistake.
-        const std::size_t limit = 8 * graph_.ops.size() + 64;
-        for (std::size_t round = 0; round < limit; ++round) {
-            changed = removeDeadTransposes() || changed;
-            findReaders();
-            if (!rewriteOne())
-                break;
-            changed = true;
-            renumber();
-        }
+    }
+
+    // Graph::ops from the list; after changes, producers renumbered and values nothing refers
+    // to dropped.
+    void store(bool changed) {
+        for (std::size_t h = head_; h != kEnd; h = next_[h])
+            graph_.ops.push_back(std::move(ops_[h]));
+        ops_.clear();
         if (changed)
             compactValues();
     }
 
-private:
-    // ---- bookkeeping ----
-    Value& value(ValueId id) { return graph_.values[static_cast<std::size_t>(id)]; }
     const TensorType& typeOf(ValueId id) const { return graph_.value(id).type; }
-
-    bool isOutput(ValueId id) const {
-        return std::ranges::find(graph_.outputs, id) != graph_.outputs.end();
+    bool isOutput(ValueId v) const { return output_[static_cast<std::size_t>(v)]; }
+    const std::vector<Use>& readersOf(ValueId v) const {
+        return readers_[static_cast<std::size_t>(v)];
     }
-
-    void findReaders() {
-        readers_.assign(graph_.values.size(), {});
-        for (std::size_t i = 0; i < graph_.ops.size(); ++i)
-            for (std::size_t k = 0; k < graph_.ops[i].operands.size(); ++k)
-                if (const ValueId v = graph_.ops[i].operands[k]; v != kNoValue)
-                    readers_[static_cast<std::size_t>(v)].push_back({i, k});
-    }
+    std::size_t producerOf(ValueId v) const { return producer_[static_cast<std::size_t>(v)]; }
 
     // The value is read only by operation `op` (in one or more slots) and is not an output.
     bool onlyReadBy(ValueId v, std::size_t op) const {
-        const auto& uses = readers_[static_cast<std::size_t>(v)];
+        const auto& uses = readersOf(v);
         return !uses.empty() && !isOutput(v) &&
                std::ranges::all_of(uses, [&](const Use& u) { return u.op == op; });
-    }
-
-    std::optional<std::size_t> producerIndex(ValueId v) const {
-        const std::int32_t p = graph_.value(v).producer;
-        if (p < 0 || static_cast<std::size_t>(p) >= graph_.ops.size())
-            return std::nullopt;
-        return static_cast<std::size_t>(p);
-    }
-
-    // The permutation of a TRANSPOSE that only moves data: one connected operand, one result of
-    // the operand's element type and of the permuted shape.
-    std::optional<Perm> pureTranspose(const Operation& op) const {
-        if (op.kind != OpKind::Transpose || op.operands.size() != 1 || op.results.size() != 1 ||
-            op.operands[0] == kNoValue)
-            return std::nullopt;
-        auto perm = permOf(op);
-        const TensorType& in = typeOf(op.operands[0]);
-        const TensorType& out = typeOf(op.results[0]);
-        if (!perm || perm->size() != in.shape.size() || !isPermutation(*perm) ||
-            in.dtype != out.dtype || permuted(in.shape, *perm) != out.shape)
-            return std::nullopt;
-        return perm;
-    }
-
-    // The TRANSPOSE producing `v` (pure), with its index and permutation.
-    std::optional<std::pair<std::size_t, Perm>> transposeProducing(ValueId v) const {
-        const auto at = producerIndex(v);
-        if (!at)
-            return std::nullopt;
-        auto perm = pureTranspose(graph_.ops[*at]);
-        if (!perm)
-            return std::nullopt;
-        return std::pair{*at, std::move(*perm)};
-    }
-
-    void syncOperandTypes(Operation& op) const {
-        op.operandTypes.resize(op.operands.size());
-        for (std::size_t k = 0; k < op.operands.size(); ++k)
-            if (op.operands[k] != kNoValue)
-                op.operandTypes[k] = typeOf(op.operands[k]);
     }
 
     ValueId newValue(const std::string& base, TensorType type, const Value& like) {
@@ -284,76 +281,96 @@ private:
         v.sourceName = like.sourceName;
         v.type = std::move(type);
         graph_.values.push_back(std::move(v));
+        producer_.push_back(kEnd);
+        readers_.emplace_back();
+        output_.push_back(false);
         return static_cast<ValueId>(graph_.values.size() - 1);
     }
 
-    // Producers are op indices: renumbered after every change of Graph::ops.
-    void renumber() {
-        for (std::size_t i = 0; i < graph_.ops.size(); ++i)
-            for (std::size_t slot = 0; slot < graph_.ops[i].results.size(); ++slot)
-                if (const ValueId r = graph_.ops[i].results[slot]; r != kNoValue) {
-                    value(r).producer = static_cast<std::int32_t>(i);
-                    value(r).producerSlot = static_cast<std::int32_t>(slot);
-                }
+    void addUses(std::size_t h) {
+        const Operation& op = ops_[h];
+        for (std::size_t k = 0; k < op.operands.size(); ++k)
+            if (op.operands[k] != kNoValue)
+                readers_[static_cast<std::size_t>(op.operands[k])].push_back({h, k});
+        for (ValueId r : op.results)
+            if (r != kNoValue)
+                producer_[static_cast<std::size_t>(r)] = h;
     }
 
-    // Replaces operation `at` by `replacement` (in order, in its place) and erases the
-    // operations `erased` (all before `at`, producers of nothing read any more).
-    void splice(std::size_t at, std::vector<Operation> replacement,
-                std::vector<std::size_t> erased) {
-        std::ranges::sort(erased);
-        erased.erase(std::ranges::unique(erased).begin(), erased.end());
-        std::vector<Operation> ops;
-        ops.reserve(graph_.ops.size() + replacement.size());
-        for (std::size_t i = 0; i < graph_.ops.size(); ++i) {
-            if (std::ranges::binary_search(erased, i))
-                continue;
-            if (i == at) {
-                for (Operation& r : replacement)
-                    ops.push_back(std::move(r));
-                continue;
-            }
-            ops.push_back(std::move(graph_.ops[i]));
-        }
-        graph_.ops = std::move(ops);
+    // Forgets operation h's reads of `operands` (its operands, by slot).
+    void forgetUses(std::size_t h, const std::vector<ValueId>& operands) {
+        for (std::size_t k = 0; k < operands.size(); ++k)
+            if (operands[k] != kNoValue)
+                std::erase_if(readers_[static_cast<std::size_t>(operands[k])],
+                              [&](const Use& u) { return u.op == h && u.slot == k; });
     }
 
-    // TRANSPOSEs whose result nothing reads and that is not an output; removing one can leave
-    // its operand's TRANSPOSE unread, so this walks backwards.
-    bool removeDeadTransposes() {
-        std::vector<std::size_t> uses(graph_.values.size(), 0);
-        for (const Operation& op : graph_.ops)
-            for (ValueId v : op.operands)
-                if (v != kNoValue)
-                    ++uses[static_cast<std::size_t>(v)];
-        std::vector<bool> dead(graph_.ops.size(), false);
-        bool any = false;
-        for (std::size_t i = graph_.ops.size(); i-- > 0;) {
-            const Operation& op = graph_.ops[i];
-            if (op.kind != OpKind::Transpose || op.results.size() != 1 ||
-                op.results[0] == kNoValue || uses[static_cast<std::size_t>(op.results[0])] != 0 ||
-                isOutput(op.results[0]))
-                continue;
-            dead[i] = true;
-            any = true;
-            for (ValueId v : op.operands)
-                if (v != kNoValue)
-                    --uses[static_cast<std::size_t>(v)];
-        }
-        if (!any)
+    // The TRANSPOSEs producing values of `operands` that nothing reads any more go.
+    void removeUnread(const std::vector<ValueId>& operands) {
+        for (ValueId v : operands)
+            if (v != kNoValue && readersOf(v).empty() && producerOf(v) != kEnd)
+                maybeRemove(producerOf(v));
+    }
+
+    // Operation h becomes `op` (its operand types set from the values).
+    void replace(std::size_t h, Operation op) {
+        syncOperandTypes(op);
+        const std::vector<ValueId> old = std::move(ops_[h].operands);
+        forgetUses(h, old);
+        ops_[h] = std::move(op);
+        addUses(h);
+        removeUnread(old);
+    }
+
+    std::size_t insertAfter(std::size_t at, Operation op) {
+        syncOperandTypes(op);
+        const std::size_t h = ops_.size();
+        ops_.push_back(std::move(op));
+        alive_.push_back(true);
+        prev_.push_back(at);
+        next_.push_back(next_[at]);
+        if (next_[at] != kEnd)
+            prev_[next_[at]] = h;
+        next_[at] = h;
+        addUses(h);
+        return h;
+    }
+
+    // Removes operation h from the list. Its own `next_` stays, so a walk standing on it goes on.
+    void unlink(std::size_t h) {
+        alive_[h] = false;
+        if (prev_[h] != kEnd)
+            next_[prev_[h]] = next_[h];
+        else
+            head_ = next_[h];
+        if (next_[h] != kEnd)
+            prev_[next_[h]] = prev_[h];
+    }
+
+    // Removes a TRANSPOSE nothing reads any more (and, in turn, the TRANSPOSEs only it read).
+    bool maybeRemove(std::size_t h) {
+        if (!alive_[h])
             return false;
-        std::vector<Operation> ops;
-        ops.reserve(graph_.ops.size());
-        for (std::size_t i = 0; i < graph_.ops.size(); ++i)
-            if (!dead[i])
-                ops.push_back(std::move(graph_.ops[i]));
-        graph_.ops = std::move(ops);
-        renumber();
+        const Operation& op = ops_[h];
+        if (op.kind != OpKind::Transpose || op.results.size() != 1 || op.results[0] == kNoValue ||
+            !readersOf(op.results[0]).empty() || isOutput(op.results[0]))
+            return false;
+        unlink(h);
+        producer_[static_cast<std::size_t>(op.results[0])] = kEnd;
+        forgetUses(h, op.operands);
+        removeUnread(op.operands);
         return true;
     }
 
+    void syncOperandTypes(Operation& op) const {
+        op.operandTypes.resize(op.operands.size());
+        for (std::size_t k = 0; k < op.operands.size(); ++k)
+            if (op.operands[k] != kNoValue)
+                op.operandTypes[k] = typeOf(op.operands[k]);
+    }
+
     // Drops values no operation produces or reads and that are not inputs, constants or
-    // outputs (the results of removed TRANSPOSEs), renumbering ValueIds.
+    // outputs (the results of removed TRANSPOSEs), renumbering ValueIds and producers.
     void compactValues() {
         std::vector<bool> keep(graph_.values.size(), false);
         for (const Operation& op : graph_.ops) {
@@ -385,98 +402,125 @@ private:
         }
         for (auto* list : {&graph_.inputs, &graph_.constants, &graph_.outputs})
             std::ranges::for_each(*list, apply);
-        renumber();
+        for (std::size_t i = 0; i < graph_.ops.size(); ++i)
+            for (std::size_t slot = 0; slot < graph_.ops[i].results.size(); ++slot)
+                if (const ValueId r = graph_.ops[i].results[slot]; r != kNoValue) {
+                    graph_.values[static_cast<std::size_t>(r)].producer =
+                        static_cast<std::int32_t>(i);
+                    graph_.values[static_cast<std::size_t>(r)].producerSlot =
+                        static_cast<std::int32_t>(slot);
+                }
     }
 
     // ---- the rewrites ----
-    // The first rewrite that applies, in op order; false at the fixpoint.
-    bool rewriteOne() {
-        for (std::size_t i = 0; i < graph_.ops.size(); ++i) {
-            const OpKind kind = graph_.ops[i].kind;
-            if (kind == OpKind::Transpose) {
-                const auto perm = pureTranspose(graph_.ops[i]);
-                if (perm && (foldTranspose(i, *perm) || sinkPastUnary(i, *perm)))
-                    return true;
-            } else if (isBinaryElementwise(kind)) {
-                if (sinkPastBinary(i) || sinkPastBinaryWithConstant(i))
-                    return true;
-            }
+    // The permutation of a TRANSPOSE that only moves data: one connected operand, one result of
+    // the operand's element type and of the permuted shape.
+    std::optional<Perm> pureTranspose(const Operation& op) const {
+        if (op.kind != OpKind::Transpose || op.operands.size() != 1 || op.results.size() != 1 ||
+            op.operands[0] == kNoValue || op.results[0] == kNoValue)
+            return std::nullopt;
+        auto perm = permOf(op);
+        const TensorType& in = typeOf(op.operands[0]);
+        const TensorType& out = typeOf(op.results[0]);
+        if (!perm || perm->size() != in.shape.size() || !isPermutation(*perm) ||
+            in.dtype != out.dtype || permuted(in.shape, *perm) != out.shape)
+            return std::nullopt;
+        return perm;
+    }
+
+    // The pure TRANSPOSE producing `v`: its handle and permutation.
+    std::optional<std::pair<std::size_t, Perm>> transposeProducing(ValueId v) const {
+        const std::size_t h = producerOf(v);
+        if (h == kEnd)
+            return std::nullopt;
+        auto perm = pureTranspose(ops_[h]);
+        if (!perm)
+            return std::nullopt;
+        return std::pair{h, std::move(*perm)};
+    }
+
+    bool rewriteAt(std::size_t h) {
+        const OpKind kind = ops_[h].kind;
+        if (kind == OpKind::Transpose) {
+            const auto perm = pureTranspose(ops_[h]);
+            return perm && (foldTranspose(h, *perm) || sinkPastUnary(h));
         }
+        if (isBinaryElementwise(kind))
+            return sinkPastBinary(h) || sinkPastBinaryWithConstant(h);
         return false;
     }
 
     // Rule 1: T_p2(T_p1(x)) -> T_q(x) with q[d] = p1[p2[d]]; the identity disappears.
-    bool foldTranspose(std::size_t i, const Perm& p2) {
-        Operation& op = graph_.ops[i];
-        ValueId x = op.operands[0];
+    bool foldTranspose(std::size_t h, const Perm& p2) {
+        ValueId x = ops_[h].operands[0];
         Perm q = p2;
         if (auto inner = transposeProducing(x)) {
             const Perm& p1 = inner->second;
             for (std::size_t d = 0; d < q.size(); ++d)
                 q[d] = p1[static_cast<std::size_t>(p2[d])];
-            x = graph_.ops[inner->first].operands[0];
+            x = ops_[inner->first].operands[0];
         } else if (!isIdentity(p2)) {
             return false;
         }
-        const ValueId result = op.results[0];
-        if (!isIdentity(q)) {
+        const ValueId result = ops_[h].results[0];
+        if (!isIdentity(q) || isOutput(result)) {
+            Operation op = ops_[h];
             op.operands[0] = x;
-            setPerm(op, q);
-            syncOperandTypes(op);
+            if (!isIdentity(q)) {
+                setPerm(op, q);
+            } else {
+                // The output keeps its value: a same-shape RESHAPE of x, a storage alias.
+                op.kind = OpKind::Reshape;
+                op.opName = std::string(opKindName(OpKind::Reshape));
+                std::erase_if(op.attributes, [](const Attribute& a) {
+                    return a.key == "perms" || a.key == "perm";
+                });
+            }
+            replace(h, std::move(op));
             return true;
         }
-        if (isOutput(result)) {
-            // The output keeps its value: a same-shape RESHAPE of x, a storage alias.
-            op.kind = OpKind::Reshape;
-            op.opName = std::string(opKindName(OpKind::Reshape));
-            std::erase_if(op.attributes,
-                          [](const Attribute& a) { return a.key == "perms" || a.key == "perm"; });
-            op.operands[0] = x;
-            syncOperandTypes(op);
-            return true;
+        // The readers of the result read x; the TRANSPOSE (and maybe the inner one) goes.
+        for (const Use& u : readersOf(result)) {
+            Operation& op = ops_[u.op];
+            op.operands[u.slot] = x;
+            op.operandTypes.resize(std::max(op.operandTypes.size(), op.operands.size()));
+            op.operandTypes[u.slot] = typeOf(x);
+            readers_[static_cast<std::size_t>(x)].push_back(u);
         }
-        for (const Use& u : readers_[static_cast<std::size_t>(result)]) {
-            Operation& reader = graph_.ops[u.op];
-            reader.operands[u.slot] = x;
-            if (reader.operandTypes.size() <= u.slot)
-                reader.operandTypes.resize(u.slot + 1);
-            reader.operandTypes[u.slot] = typeOf(x);
-        }
-        return !readers_[static_cast<std::size_t>(result)].empty();
+        readers_[static_cast<std::size_t>(result)].clear();
+        return maybeRemove(h);
     }
 
     // Rule 2: U(T_p(x)) -> T_p(U(x)) when U is the transpose's only reader.
-    bool sinkPastUnary(std::size_t i, const Perm& /*perm*/) {
-        const Operation& t = graph_.ops[i];
-        const ValueId moved = t.results[0];
-        const auto& uses = readers_[static_cast<std::size_t>(moved)];
+    bool sinkPastUnary(std::size_t h) {
+        const ValueId moved = ops_[h].results[0];
+        const auto& uses = readersOf(moved);
         if (uses.size() != 1 || isOutput(moved))
             return false;
         const std::size_t j = uses[0].op;
-        const Operation& u = graph_.ops[j];
+        const Operation& u = ops_[j];
         if (!isUnaryElementwise(u.kind) || u.operands.size() != 1 || u.results.size() != 1 ||
             u.results[0] == kNoValue || typeOf(u.results[0]).shape != typeOf(moved).shape)
             return false;
-        const ValueId x = t.operands[0];
+        const ValueId x = ops_[h].operands[0];
         const ValueId r = u.results[0];
         const ValueId early =
             newValue(graph_.value(r).name + ".pre_transpose",
                      TensorType{typeOf(x).shape, typeOf(r).dtype}, graph_.value(r));
-        Operation unary = u;
+        Operation unary = ops_[j];
         unary.operands = {x};
         unary.results = {early};
-        syncOperandTypes(unary);
-        Operation transpose = graph_.ops[i];
+        Operation transpose = ops_[h];
         transpose.operands = {early};
         transpose.results = {r};
-        syncOperandTypes(transpose);
-        splice(j, {std::move(unary), std::move(transpose)}, {i});
+        replace(j, std::move(unary)); // the TRANSPOSE at h is left unread and goes
+        insertAfter(j, std::move(transpose));
         return true;
     }
 
     // Rule 3: B(T_p(a), T_p(b)) -> T_p(B(a, b)) for a and b of equal shapes.
     bool sinkPastBinary(std::size_t j) {
-        const Operation& b = graph_.ops[j];
+        const Operation& b = ops_[j];
         if (b.operands.size() != 2 || b.results.size() != 1 || b.results[0] == kNoValue ||
             b.operands[0] == kNoValue || b.operands[1] == kNoValue)
             return false;
@@ -485,66 +529,64 @@ private:
         if (!lhs || !rhs || lhs->second != rhs->second || !onlyReadBy(b.operands[0], j) ||
             !onlyReadBy(b.operands[1], j))
             return false;
-        const ValueId a0 = graph_.ops[lhs->first].operands[0];
-        const ValueId a1 = graph_.ops[rhs->first].operands[0];
+        const ValueId a0 = ops_[lhs->first].operands[0];
+        const ValueId a1 = ops_[rhs->first].operands[0];
         const ValueId r = b.results[0];
         if (typeOf(a0).shape != typeOf(a1).shape || typeOf(r).shape != typeOf(b.operands[0]).shape)
             return false;
         const ValueId early =
             newValue(graph_.value(r).name + ".pre_transpose",
                      TensorType{typeOf(a0).shape, typeOf(r).dtype}, graph_.value(r));
-        Operation binary = b;
+        Operation binary = ops_[j];
         binary.operands = {a0, a1};
         binary.results = {early};
-        syncOperandTypes(binary);
-        Operation transpose = graph_.ops[lhs->first];
+        Operation transpose = ops_[lhs->first];
         transpose.operands = {early};
         transpose.results = {r};
-        syncOperandTypes(transpose);
-        splice(j, {std::move(binary), std::move(transpose)}, {lhs->first, rhs->first});
+        replace(j, std::move(binary)); // both TRANSPOSEs are left unread and go
+        insertAfter(j, std::move(transpose));
         return true;
     }
 
     // Rule 3 with a constant: B(T_p(a), c) -> T_p(B(a, c')), c' = c at full rank permuted by
     // p's inverse (either operand order).
     bool sinkPastBinaryWithConstant(std::size_t j) {
-        const Operation& b = graph_.ops[j];
+        const Operation& b = ops_[j];
         if (b.operands.size() != 2 || b.results.size() != 1 || b.results[0] == kNoValue ||
             b.operands[0] == kNoValue || b.operands[1] == kNoValue)
             return false;
         for (std::size_t slot = 0; slot < 2; ++slot) {
-            const ValueId moved = b.operands[slot];
-            const ValueId c = b.operands[1 - slot];
+            const ValueId moved = ops_[j].operands[slot];
+            const ValueId c = ops_[j].operands[1 - slot];
             const auto t = transposeProducing(moved);
             if (!t || !onlyReadBy(moved, j) || !isFoldableConstant(c, j))
                 continue;
             const Perm& perm = t->second;
-            const Shape& ts = typeOf(moved).shape;
-            const Shape& cs = typeOf(c).shape;
-            const ValueId r = b.results[0];
-            if (cs.size() > ts.size() || ts.size() > 4 || broadcast(ts, cs) != typeOf(r).shape ||
-                typeOf(r).shape != ts)
+            const Shape ts = typeOf(moved).shape;
+            const Shape cs = typeOf(c).shape;
+            const ValueId r = ops_[j].results[0];
+            if (cs.size() > ts.size() || ts.size() > 4 || typeOf(r).shape != ts ||
+                broadcast(ts, cs) != ts)
                 continue;
-            // c at full rank (leading ones: same bytes), then permuted by the inverse.
+            // c at full rank (leading ones: the same bytes), then permuted by the inverse.
             Shape full(ts.size() - cs.size(), 1);
             full.insert(full.end(), cs.begin(), cs.end());
             const Perm inv = inverse(perm);
-            Value& constant = value(c);
+            Value& constant = graph_.values[static_cast<std::size_t>(c)];
             constant.data = permutedData(constant.data, full, inv, dtypeSize(constant.type.dtype));
             constant.type.shape = permuted(full, inv);
-            const ValueId a = graph_.ops[t->first].operands[0];
+            const ValueId a = ops_[t->first].operands[0];
             const ValueId early =
                 newValue(graph_.value(r).name + ".pre_transpose",
                          TensorType{typeOf(a).shape, typeOf(r).dtype}, graph_.value(r));
-            Operation binary = b;
+            Operation binary = ops_[j];
             binary.operands[slot] = a;
             binary.results = {early};
-            syncOperandTypes(binary);
-            Operation transpose = graph_.ops[t->first];
+            Operation transpose = ops_[t->first];
             transpose.operands = {early};
             transpose.results = {r};
-            syncOperandTypes(transpose);
-            splice(j, {std::move(binary), std::move(transpose)}, {t->first});
+            replace(j, std::move(binary)); // the TRANSPOSE is left unread and goes
+            insertAfter(j, std::move(transpose));
             return true;
         }
         return false;
@@ -553,8 +595,8 @@ private:
     // A CONSTANT carrying its values, read only by operation `op`.
     bool isFoldableConstant(ValueId c, std::size_t op) const {
         const Value& v = graph_.value(c);
-        const auto at = producerIndex(c);
-        if (!at || graph_.ops[*at].kind != OpKind::Constant || v.data.empty() ||
+        const std::size_t at = producerOf(c);
+        if (at == kEnd || ops_[at].kind != OpKind::Constant || v.data.empty() ||
             !onlyReadBy(c, op) || std::ranges::find(graph_.inputs, c) != graph_.inputs.end())
             return false;
         const auto count = elementCount(v.type.shape);
@@ -563,8 +605,15 @@ private:
     }
 
     Graph& graph_;
+    std::vector<Operation> ops_; // by handle
+    std::vector<bool> alive_;
+    std::vector<std::size_t> next_, prev_; // the list, in topological order
+    std::size_t head_ = kEnd;
+    std::vector<std::size_t> producer_; // by value: the producing handle, or kEnd
     std::vector<std::vector<Use>> readers_;
+    std::vector<bool> output_;
     std::unordered_set<std::string> names_;
+    std::size_t budget_ = 0;
 };
 
 } // namespace

@@ -5,6 +5,7 @@
 // (tests/e2e/layout_e2e_test.cpp).
 #include <chrono>
 #include <filesystem>
+#include <iostream>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -358,6 +359,34 @@ TEST_F(LayoutTest, GraphsWithoutTransposesAreUntouched) {
     m.output("y", {2, 4});
     auto [before, after] = importAndSink(m);
     EXPECT_EQ(dumpGraph(before), dumpGraph(after));
+}
+
+TEST_F(LayoutTest, ADeepResidualNetworkKeepsOnlyTheInputAndOutputTransposes) {
+    // A stem conv, then 60 blocks: s -> conv -> relu -> conv -> add(., s) -> relu.
+    OnnxModel m("resnet");
+    m.input("x", {1, 3, 4, 4});
+    conv3x3(m, "x", "stem", "conv_stem", 3, 4);
+    const auto name = [](const char* prefix, int i) {
+        std::string n(prefix);
+        n.append(std::to_string(i));
+        return n;
+    };
+    std::string s = "stem";
+    for (int i = 0; i < 60; ++i) {
+        conv3x3(m, s, name("a", i), name("conv_a", i), 4, 4);
+        m.node("Relu", {name("a", i)}, {name("ra", i)});
+        conv3x3(m, name("ra", i), name("b", i), name("conv_b", i), 4, 4);
+        m.node("Add", {name("b", i), s}, {name("sum", i)});
+        m.node("Relu", {name("sum", i)}, {name("s", i)});
+        s = name("s", i);
+    }
+    m.node("Sigmoid", {s}, {"y"});
+    m.output("y", {1, 4, 4, 4});
+    auto [before, after] = importAndSink(m);
+    EXPECT_EQ(countOps(before, OpKind::Transpose), 242);
+    EXPECT_EQ(countOps(after, OpKind::Transpose), 2);
+    EXPECT_EQ(countOps(after, OpKind::Add), 60);
+    EXPECT_EQ(producerOf(after, after.outputs[0]).kind, OpKind::Transpose);
 }
 
 // Every model of the ONNX backend test data that imports: the pass leaves a well-formed graph

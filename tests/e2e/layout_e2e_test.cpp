@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <iostream>
 #include <map>
 
 #include <gtest/gtest.h>
@@ -136,6 +137,10 @@ struct Case {
     std::function<void(OnnxModel&)> build;
     int transposesBefore, transposesAfter;
 };
+
+void PrintTo(const Case& c, std::ostream* os) {
+    *os << c.name;
+}
 
 class LayoutE2e : public ::testing::TestWithParam<Case> {};
 

@@ -260,6 +260,36 @@ TEST_F(OnnxE2e, StaticInputsAreCheckedAtRunTime) {
     EXPECT_NE(other.err.find("shape"), std::string::npos) << other.err;
 }
 
+// The exporters' erf form of GELU, fused into one GELU by the importer, against erf in double.
+TEST_F(OnnxE2e, FusedGeluMatchesTheErfFormula) {
+    OnnxModel m("gelu");
+    m.input("x", {16, 32});
+    m.initializer("sqrt2", {}, {1.41421354f});
+    m.initializer("one", {}, {1.0f});
+    m.initializer("half", {}, {0.5f});
+    m.node("Div", {"x", "sqrt2"}, {"d"});
+    m.node("Erf", {"d"}, {"e"});
+    m.node("Add", {"e", "one"}, {"a"});
+    m.node("Mul", {"x", "a"}, {"xa"});
+    m.node("Mul", {"xa", "half"}, {"y"});
+    m.output("y", {16, 32});
+    m.save(dir.file("gelu.onnx"));
+    const auto xf = values(16 * 32, 9);
+    std::vector<double> x(xf.begin(), xf.end()), y(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i)
+        y[i] = 0.5 * (4 * x[i]) * (1 + std::erf(4 * x[i] / std::sqrt(2.0))), x[i] *= 4;
+    ASSERT_TRUE(onnx_io::writeTensorFile(dir.file("x.pb"), f32("x", {16, 32}, x)));
+    ASSERT_TRUE(onnx_io::writeTensorFile(dir.file("y.pb"), f32("y", {16, 32}, y)));
+    auto compile = runCommand({KPU_COMPILER_EXE, dir.file("gelu.onnx"), "-o", dir.file("g.kpu"),
+                               "--emit-graph"});
+    ASSERT_EQ(compile.exitCode, 0) << compile.err;
+    EXPECT_NE(compile.out.find("GELU"), std::string::npos) << compile.out;
+    EXPECT_EQ(compile.out.find("ERF"), std::string::npos) << compile.out;
+    auto run = runCommand({KPU_LOADER_EXE, dir.file("g.kpu"), "--input", dir.file("x.pb"),
+                           "--expect", dir.file("y.pb")});
+    EXPECT_EQ(run.exitCode, 0) << run.out << run.err;
+}
+
 TEST_F(OnnxE2e, UnsupportedOperatorIsAnErrorNamingTheNode) {
     OnnxModel m("bad");
     m.input("x", {2, 2});

@@ -144,6 +144,7 @@ public:
         nodes_.assign(g.node().begin(), g.node().end());
         countUses();
         foldBatchNorms();
+        fuseGelus();
         for (std::size_t i = 0; i < nodes_.size(); ++i) {
             if (folded_.contains(i))
                 continue;
@@ -493,6 +494,91 @@ private:
                 conv.add_input(bName);
             conv.set_output(0, bn.output(0));
             folded_.insert(i);
+        }
+    }
+
+    // The exact GELU as exporters write it, x * 0.5 * (1 + erf(x / sqrt 2)) in any association
+    // of the two multiplications (and with x * (1/sqrt 2) for the division), becomes one GELU.
+    // The intermediate values must have no other reader.
+    void fuseGelus() {
+        std::unordered_map<std::string, std::size_t> producer;
+        for (std::size_t i = 0; i < nodes_.size(); ++i)
+            for (const std::string& o : nodes_[i].output())
+                producer[o] = i;
+        const auto scalarNear = [&](const std::string& name, double value) {
+            auto it = known_.find(name);
+            if (it == known_.end() || !isFloat(it->second.dtype))
+                return false;
+            const auto v = toDoubles(it->second);
+            return v.size() == 1 && std::abs(v[0] - value) <= 1e-6 * std::abs(value);
+        };
+        // The node producing `value` when it has op `op`, exactly one reader, and no other
+        // output in use.
+        const auto single = [&](const std::string& value, std::string_view op) -> onnx::NodeProto* {
+            auto it = producer.find(value);
+            if (it == producer.end() || folded_.contains(it->second) || uses_[value] != 1)
+                return nullptr;
+            onnx::NodeProto& n = nodes_[it->second];
+            return n.op_type() == op && n.domain().empty() && n.input_size() == 2 - (op == "Erf")
+                       ? &n
+                       : nullptr;
+        };
+        // The other operand of a binary node, when one operand is `known`.
+        const auto other = [](const onnx::NodeProto& n, const std::string& known) {
+            return n.input(0) == known ? n.input(1) : n.input(1) == known ? n.input(0) : "";
+        };
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            onnx::NodeProto& outer = nodes_[i];
+            if (outer.op_type() != "Mul" || !outer.domain().empty() || outer.input_size() != 2 ||
+                folded_.contains(i))
+                continue;
+            // outer = Mul(inner, 0.5) with inner = Mul(x, 1 + erf(...)), or
+            // outer = Mul(half, 1 + erf(...)) with half = Mul(x, 0.5).
+            for (int side = 0; side < 2; ++side) {
+                const std::string& a = outer.input(side);
+                const std::string& b = outer.input(1 - side);
+                std::string x;
+                std::vector<onnx::NodeProto*> chain;
+                onnx::NodeProto* add = nullptr;
+                if (scalarNear(b, 0.5)) {
+                    onnx::NodeProto* inner = single(a, "Mul");
+                    if (!inner)
+                        continue;
+                    for (int s2 = 0; s2 < 2 && !add; ++s2)
+                        if ((add = single(inner->input(s2), "Add")))
+                            x = inner->input(1 - s2);
+                    chain.push_back(inner);
+                } else if (onnx::NodeProto* half = single(a, "Mul"); half) {
+                    for (const std::string& h : {half->input(0), half->input(1)})
+                        if (scalarNear(h, 0.5))
+                            x = other(*half, h);
+                    add = single(b, "Add");
+                    chain.push_back(half);
+                }
+                if (!add || x.empty())
+                    continue;
+                std::string erfOut;
+                for (const std::string& in : {add->input(0), add->input(1)})
+                    if (scalarNear(in, 1.0))
+                        erfOut = other(*add, in);
+                onnx::NodeProto* erf = erfOut.empty() ? nullptr : single(erfOut, "Erf");
+                onnx::NodeProto* scale = erf ? single(erf->input(0), "Div") : nullptr;
+                bool matches = scale && scale->input(0) == x &&
+                               scalarNear(scale->input(1), std::numbers::sqrt2);
+                if (!matches && erf && (scale = single(erf->input(0), "Mul")))
+                    for (const std::string& in : {scale->input(0), scale->input(1)})
+                        matches = matches || (other(*scale, in) == x &&
+                                              scalarNear(in, 1.0 / std::numbers::sqrt2));
+                if (!matches)
+                    continue;
+                for (onnx::NodeProto* n : {chain[0], add, erf, scale})
+                    folded_.insert(static_cast<std::size_t>(n - nodes_.data()));
+                outer.set_op_type("Gelu");
+                outer.clear_input();
+                outer.add_input(x);
+                outer.clear_attribute();
+                break;
+            }
         }
     }
 

@@ -276,6 +276,40 @@ TEST_F(OnnxImporterTest, CorruptAndMissingFilesAreRefusedWithTheirName) {
     }
 }
 
+// x * 0.5 * (1 + erf(x / sqrt 2)) as PyTorch exports it, in both associations, becomes one GELU;
+// not when an intermediate value has another reader.
+TEST_F(OnnxImporterTest, ErfFormOfGeluIsFused) {
+    for (int variant = 0; variant < 3; ++variant) {
+        OnnxModel m("gelu");
+        m.input("x", {4, 8});
+        m.initializer("sqrt2", {}, {1.41421354f});
+        m.initializer("inv_sqrt2", {}, {0.707106769f});
+        m.initializer("one", {}, {1.0f});
+        m.initializer("half", {}, {0.5f});
+        if (variant == 1)
+            m.node("Mul", {"x", "inv_sqrt2"}, {"d"});
+        else
+            m.node("Div", {"x", "sqrt2"}, {"d"});
+        m.node("Erf", {"d"}, {"e"});
+        m.node("Add", {"e", "one"}, {"a"});
+        if (variant == 0) {
+            m.node("Mul", {"x", "a"}, {"xa"});
+            m.node("Mul", {"xa", "half"}, {"y"});
+        } else {
+            m.node("Mul", {"half", "x"}, {"hx"});
+            m.node("Mul", {"hx", "a"}, {"y"});
+        }
+        m.output("y", {4, 8});
+        if (variant == 2)
+            m.output("e", {4, 8}); // the erf is read twice: no fusion
+        auto g = import(m);
+        ASSERT_TRUE(g) << g.error().message;
+        EXPECT_EQ(countOps(*g, OpKind::Gelu), variant == 2 ? 0 : 1) << "variant " << variant;
+        EXPECT_EQ(countOps(*g, OpKind::Erf), variant == 2 ? 1 : 0) << "variant " << variant;
+        EXPECT_EQ(g->value(g->outputs.at(0)).name, "y");
+    }
+}
+
 TEST_F(OnnxImporterTest, SupportedOperatorsIncludeTheIssueList) {
     const auto ops = supportedOnnxOperators();
     for (const char* op : {"MatMul",

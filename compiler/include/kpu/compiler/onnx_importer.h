@@ -13,7 +13,8 @@
 //    (kpu-kernel-compiler --const NAME=FILE); it becomes an ir::StaticInput;
 //  - every ONNX node becomes one or more IR operations (Conv: NCHW->NHWC transposes around a
 //    CONV2D, weights re-laid out at compile time; LogSoftmax: six vector operations; ...);
-//    a Conv followed by an inference BatchNormalization with constant parameters is folded.
+//    a Conv followed by an inference BatchNormalization with constant parameters is folded, and
+//    the exporters' erf form of GELU becomes one GELU.
 // Errors read "<file>: error: node <index> '<name>' (<op_type>): <what>", naming the attribute
 // or input that is not supported.
 #pragma once
