@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -16,6 +17,17 @@ Expected<std::vector<std::uint8_t>> readBinaryFile(const std::string& path) {
     if (in.bad())
         return fail("{}: error: read failed", path);
     return bytes;
+}
+
+Expected<void> requireRegularFile(const std::string& path) {
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(status))
+        return fail("{}: error: cannot open file: {}", path,
+                    ec ? ec.message() : std::string("No such file or directory"));
+    if (!std::filesystem::is_regular_file(status))
+        return fail("{}: error: not a regular file", path);
+    return {};
 }
 
 Expected<std::string> readTextFile(const std::string& path) {

@@ -1,5 +1,8 @@
 #include "kpu/common/shape.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include <fmt/format.h>
 
 namespace kpu {
@@ -69,6 +72,47 @@ std::optional<std::array<std::uint64_t, 4>> canonicalView4(std::span<const std::
             static_cast<std::uint64_t>(shape[rank - 2]),
             static_cast<std::uint64_t>(shape[rank - 1])};
     return view;
+}
+
+std::optional<Shape> broadcastShapes(const Shape& a, const Shape& b) {
+    const std::size_t rank = std::max(a.size(), b.size());
+    Shape out(rank, 1);
+    for (std::size_t i = 0; i < rank; ++i) {
+        const std::int64_t da = i < a.size() ? a[a.size() - 1 - i] : 1;
+        const std::int64_t db = i < b.size() ? b[b.size() - 1 - i] : 1;
+        if (da != db && da != 1 && db != 1)
+            return std::nullopt;
+        out[rank - 1 - i] = da == 1 ? db : da;
+    }
+    return out;
+}
+
+std::vector<std::uint8_t> transposeElements(std::span<const std::uint8_t> data, const Shape& shape,
+                                            std::span<const std::int64_t> perm,
+                                            std::size_t elementSize) {
+    const std::size_t rank = shape.size();
+    std::vector<std::int64_t> strides(rank, 1);
+    for (std::size_t d = rank; d-- > 1;)
+        strides[d - 1] = strides[d] * shape[d];
+    Shape outShape(rank);
+    for (std::size_t d = 0; d < rank; ++d)
+        outShape[d] = shape[static_cast<std::size_t>(perm[d])];
+    std::vector<std::uint8_t> out(data.size());
+    const std::size_t count = elementSize == 0 ? 0 : data.size() / elementSize;
+    std::vector<std::int64_t> index(rank, 0);
+    for (std::size_t i = 0; i < count; ++i) {
+        std::int64_t src = 0;
+        for (std::size_t d = 0; d < rank; ++d)
+            src += index[d] * strides[static_cast<std::size_t>(perm[d])];
+        std::memcpy(out.data() + i * elementSize,
+                    data.data() + static_cast<std::size_t>(src) * elementSize, elementSize);
+        for (std::size_t d = rank; d-- > 0;) {
+            if (++index[d] < outShape[d])
+                break;
+            index[d] = 0;
+        }
+    }
+    return out;
 }
 
 } // namespace kpu

@@ -7,6 +7,7 @@
 #include "kpu/compiler/canonicalize.h"
 #include "kpu/compiler/dfg_reader.h"
 #include "kpu/compiler/graph_builder.h"
+#include "kpu/compiler/layout.h"
 #include "kpu/compiler/lowering.h"
 #include "kpu/compiler/onnx_importer.h"
 
@@ -33,8 +34,11 @@ Expected<ir::Graph> readGraph(const std::string& path, const SourceOptions& opti
         auto graph =
             ir::importOnnxFile(path, ir::OnnxImportOptions{.batch = options.batch,
                                                            .staticInputs = options.staticInputs});
-        if (graph)
+        if (graph) {
             ir::canonicalizeGraph(*graph);
+            // After canonicalisation, which gives unary results their operand's shape.
+            ir::sinkTransposes(*graph);
+        }
         return graph;
     }
     if (!options.staticInputs.empty())

@@ -140,46 +140,6 @@ Perm inverse(const Perm& perm) {
     return inv;
 }
 
-// numpy.transpose(data, perm) on dense row-major elements of `elementSize` bytes.
-std::vector<std::uint8_t> permutedData(const std::vector<std::uint8_t>& data, const Shape& shape,
-                                       const Perm& perm, std::size_t elementSize) {
-    const std::size_t rank = shape.size();
-    std::vector<std::int64_t> strides(rank, 1);
-    for (std::size_t d = rank; d-- > 1;)
-        strides[d - 1] = strides[d] * shape[d];
-    const Shape outShape = permuted(shape, perm);
-    std::vector<std::uint8_t> out(data.size());
-    const std::size_t count = data.size() / elementSize;
-    std::vector<std::int64_t> index(rank, 0);
-    for (std::size_t i = 0; i < count; ++i) {
-        std::int64_t src = 0;
-        for (std::size_t d = 0; d < rank; ++d)
-            src += index[d] * strides[static_cast<std::size_t>(perm[d])];
-        std::memcpy(out.data() + i * elementSize,
-                    data.data() + static_cast<std::size_t>(src) * elementSize, elementSize);
-        for (std::size_t d = rank; d-- > 0;) {
-            if (++index[d] < outShape[d])
-                break;
-            index[d] = 0;
-        }
-    }
-    return out;
-}
-
-// numpy broadcasting; nullopt when the shapes do not broadcast.
-std::optional<Shape> broadcast(const Shape& a, const Shape& b) {
-    const std::size_t rank = std::max(a.size(), b.size());
-    Shape out(rank);
-    for (std::size_t i = 0; i < rank; ++i) {
-        const std::int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-        const std::int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-        if (da != db && da != 1 && db != 1)
-            return std::nullopt;
-        out[i] = da == 1 ? db : da;
-    }
-    return out;
-}
-
 // Where a value is read: operation (by handle) and operand slot.
 struct Use {
     std::size_t op;
@@ -566,14 +526,14 @@ private:
             const Shape cs = typeOf(c).shape;
             const ValueId r = ops_[j].results[0];
             if (cs.size() > ts.size() || ts.size() > 4 || typeOf(r).shape != ts ||
-                broadcast(ts, cs) != ts)
+                broadcastShapes(ts, cs) != ts)
                 continue;
             // c at full rank (leading ones: the same bytes), then permuted by the inverse.
             Shape full(ts.size() - cs.size(), 1);
             full.insert(full.end(), cs.begin(), cs.end());
             const Perm inv = inverse(perm);
             Value& constant = graph_.values[static_cast<std::size_t>(c)];
-            constant.data = permutedData(constant.data, full, inv, dtypeSize(constant.type.dtype));
+            constant.data = transposeElements(constant.data, full, inv, dtypeSize(constant.type.dtype));
             constant.type.shape = permuted(full, inv);
             const ValueId a = ops_[t->first].operands[0];
             const ValueId early =

@@ -12,6 +12,7 @@
 
 #include "kpu/common/float_convert.h"
 #include "kpu/common/npy.h"
+#include "kpu/common/file_io.h"
 #include "kpu/common/onnx_tensor.h"
 #include "kpu/loader/loader.h"
 
@@ -32,13 +33,6 @@ HostTensor describe(const dfx::Tensor& t) {
     const auto shape = dfx::tensorShape(t);
     h.shape.assign(shape.begin(), shape.end());
     return h;
-}
-
-std::optional<std::uint32_t> findTensor(const dfx::Program& program, std::string_view name) {
-    for (std::uint32_t i = 0; i < program.tensors()->size(); ++i)
-        if (program.tensors()->Get(i)->name()->string_view() == name)
-            return i;
-    return std::nullopt;
 }
 
 std::optional<std::uint32_t> findStaticInput(const dfx::Program& program, std::string_view name) {
@@ -185,13 +179,8 @@ bool isTensor(const dfx::Program& program, std::string_view name) {
 } // namespace
 
 Expected<HostTensor> readValueFile(const std::string& path) {
-    std::error_code ec;
-    const auto status = std::filesystem::status(path, ec);
-    if (ec || !std::filesystem::exists(status))
-        return fail("{}: error: cannot open file: {}", path,
-                    ec ? ec.message() : std::string("No such file or directory"));
-    if (!std::filesystem::is_regular_file(status))
-        return fail("{}: error: not a regular file", path);
+    if (auto r = requireRegularFile(path); !r)
+        return std::unexpected(r.error());
     std::uint8_t head[sizeof kNpyMagic] = {};
     {
         std::ifstream in(path, std::ios::binary);

@@ -29,12 +29,6 @@ bool isAny(dfx::TensorRole) {
     return true;
 }
 
-std::optional<std::uint32_t> findTensor(const dfx::Program& program, std::string_view name) {
-    for (std::uint32_t i = 0; i < program.tensors()->size(); ++i)
-        if (program.tensors()->Get(i)->name()->string_view() == name)
-            return i;
-    return std::nullopt;
-}
 
 HostTensor describe(const dfx::Tensor& t) {
     HostTensor h;
@@ -245,6 +239,13 @@ Expected<void> writeOutputs(const dfx::Program& program, const std::vector<HostT
             return r;
     }
     return {};
+}
+
+std::optional<std::uint32_t> findTensor(const dfx::Program& program, std::string_view name) {
+    for (std::uint32_t i = 0; i < program.tensors()->size(); ++i)
+        if (program.tensors()->Get(i)->name()->string_view() == name)
+            return i;
+    return std::nullopt;
 }
 
 } // namespace kpu::loader

@@ -379,13 +379,8 @@ Expected<TensorValue> decodeTensor(const onnx::TensorProto& proto,
 }
 
 Expected<TensorValue> readTensorFile(const std::string& path) {
-    std::error_code ec;
-    const auto status = std::filesystem::status(path, ec);
-    if (ec || !std::filesystem::exists(status))
-        return fail("{}: error: cannot open file: {}", path,
-                    ec ? ec.message() : std::string("No such file or directory"));
-    if (!std::filesystem::is_regular_file(status))
-        return fail("{}: error: not a regular file", path);
+    if (auto r = requireRegularFile(path); !r)
+        return std::unexpected(r.error());
     auto bytes = readBinaryFile(path);
     if (!bytes)
         return std::unexpected(bytes.error());

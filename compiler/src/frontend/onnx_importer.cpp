@@ -68,41 +68,10 @@ std::vector<std::int64_t> stridesOf(const Shape& shape) {
 
 // out.shape[d] = in.shape[perm[d]] (numpy.transpose).
 TensorValue transposeValue(const TensorValue& in, const std::vector<std::int64_t>& perm) {
-    const std::size_t rank = in.shape.size(), size = dtypeSize(in.dtype);
-    Shape shape(rank);
-    for (std::size_t d = 0; d < rank; ++d)
-        shape[d] = in.shape[static_cast<std::size_t>(perm[d])];
-    const auto inStrides = stridesOf(in.shape);
-    TensorValue out{.name = in.name, .dtype = in.dtype, .shape = shape, .data = {}};
-    out.data.resize(in.data.size());
-    const std::int64_t count = product(shape);
-    std::vector<std::int64_t> index(rank, 0);
-    for (std::int64_t i = 0; i < count; ++i) {
-        std::int64_t src = 0;
-        for (std::size_t d = 0; d < rank; ++d)
-            src += index[d] * inStrides[static_cast<std::size_t>(perm[d])];
-        std::memcpy(out.data.data() + static_cast<std::size_t>(i) * size,
-                    in.data.data() + static_cast<std::size_t>(src) * size, size);
-        for (std::size_t d = rank; d-- > 0;) {
-            if (++index[d] < shape[d])
-                break;
-            index[d] = 0;
-        }
-    }
-    return out;
-}
-
-// numpy broadcasting of two shapes; nullopt when they do not broadcast.
-std::optional<Shape> broadcastShapes(const Shape& a, const Shape& b) {
-    const std::size_t rank = std::max(a.size(), b.size());
-    Shape out(rank);
-    for (std::size_t i = 0; i < rank; ++i) {
-        const std::int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-        const std::int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-        if (da != db && da != 1 && db != 1)
-            return std::nullopt;
-        out[i] = da == 1 ? db : da;
-    }
+    TensorValue out{.name = in.name, .dtype = in.dtype, .shape = Shape(perm.size()), .data = {}};
+    for (std::size_t d = 0; d < perm.size(); ++d)
+        out.shape[d] = in.shape[static_cast<std::size_t>(perm[d])];
+    out.data = transposeElements(in.data, in.shape, perm, dtypeSize(in.dtype));
     return out;
 }
 
@@ -1683,8 +1652,9 @@ private:
         }
         if (known)
             return bindKnown(transposeValue(*known, perm));
-        // The IR addresses at most four dimensions: beyond, the leading ones must stay put.
-        for (std::size_t d = 0; d + 3 < rank; ++d)
+        // The IR views a tensor of rank > 4 in 4-D, its leading dimensions collapsed into one:
+        // those must stay put.
+        for (std::size_t d = 0; rank > 4 && d + 3 < rank; ++d)
             if (perm[d] != static_cast<std::int64_t>(d))
                 fail("a rank-{} transpose that moves dimension {} is not supported (at most the "
                      "last four dimensions may move)",

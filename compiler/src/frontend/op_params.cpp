@@ -117,20 +117,6 @@ std::string intsText(const Ints& v) {
     return fmt::format("[{}]", fmt::join(v, ", "));
 }
 
-// Numpy broadcasting of two shapes; nullopt when they are incompatible.
-std::optional<Shape> broadcast(const Shape& a, const Shape& b) {
-    const std::size_t rank = std::max(a.size(), b.size());
-    Shape out(rank, 1);
-    for (std::size_t i = 0; i < rank; ++i) {
-        const std::int64_t da = i < a.size() ? a[a.size() - 1 - i] : 1;
-        const std::int64_t db = i < b.size() ? b[b.size() - 1 - i] : 1;
-        if (da != db && da != 1 && db != 1)
-            return std::nullopt;
-        out[rank - 1 - i] = da == 1 ? db : da;
-    }
-    return out;
-}
-
 bool allOnes(std::span<const std::int64_t> dims) {
     return std::ranges::all_of(dims, [](std::int64_t d) { return d == 1; });
 }
@@ -610,7 +596,7 @@ Result binary(const Checker& c, Operator kind) {
     }
     const Shape& a = (*in)[0].shape;
     const Shape& b = (*in)[1].shape;
-    auto inferred = broadcast(a, b);
+    auto inferred = broadcastShapes(a, b);
     if (!inferred)
         return c.error("operands {} and {} do not broadcast", shapeText(a), shapeText(b));
     if (auto r = c.expectShape(out->shape, *inferred); !r)

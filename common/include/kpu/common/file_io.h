@@ -11,6 +11,8 @@
 namespace kpu {
 
 Expected<std::vector<std::uint8_t>> readBinaryFile(const std::string& path);
+// An existing regular file (not a directory or a device), else "<path>: error: ...".
+Expected<void> requireRegularFile(const std::string& path);
 Expected<std::string> readTextFile(const std::string& path);
 Expected<void> writeBinaryFile(const std::string& path, std::span<const std::uint8_t> bytes);
 Expected<void> writeTextFile(const std::string& path, std::string_view text);

@@ -19,6 +19,16 @@ std::optional<std::int64_t> elementCount(std::span<const std::int64_t> shape);
 std::optional<std::uint64_t> byteSize(std::span<const std::int64_t> shape,
                                       std::uint32_t elementSize);
 
+// numpy broadcasting of two shapes (aligned at the last dimension; 1 or a missing leading
+// dimension broadcasts); nullopt when they do not broadcast.
+std::optional<Shape> broadcastShapes(const Shape& a, const Shape& b);
+
+// numpy.transpose of dense row-major elements of `elementSize` bytes: output dimension d is
+// input dimension perm[d]. `perm` must be a permutation of [0, shape.size()).
+std::vector<std::uint8_t> transposeElements(std::span<const std::uint8_t> data, const Shape& shape,
+                                            std::span<const std::int64_t> perm,
+                                            std::size_t elementSize);
+
 // "4x16x32" (empty shape: "scalar").
 std::string formatShape(std::span<const std::int64_t> shape);
 

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -79,6 +80,9 @@ Expected<std::vector<Comparison>> verifyOutputs(const dfx::Program& program,
                                                 const std::vector<HostTensor>& inputs,
                                                 const SimulationResult& result,
                                                 std::string_view sourceName);
+
+// The index of the tensor named `name`.
+std::optional<std::uint32_t> findTensor(const dfx::Program& program, std::string_view name);
 
 // Which tensors hold their values in external memory after a run: graph inputs, constants and
 // outputs, intermediates the program spills there, and every alias of those. Intermediates that
