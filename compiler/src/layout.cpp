@@ -533,7 +533,8 @@ private:
             full.insert(full.end(), cs.begin(), cs.end());
             const Perm inv = inverse(perm);
             Value& constant = graph_.values[static_cast<std::size_t>(c)];
-            constant.data = transposeElements(constant.data, full, inv, dtypeSize(constant.type.dtype));
+            constant.data =
+                transposeElements(constant.data, full, inv, dtypeSize(constant.type.dtype));
             constant.type.shape = permuted(full, inv);
             const ValueId a = ops_[t->first].operands[0];
             const ValueId early =

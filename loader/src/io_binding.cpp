@@ -10,9 +10,9 @@
 
 #include <fmt/ranges.h>
 
+#include "kpu/common/file_io.h"
 #include "kpu/common/float_convert.h"
 #include "kpu/common/npy.h"
-#include "kpu/common/file_io.h"
 #include "kpu/common/onnx_tensor.h"
 #include "kpu/loader/loader.h"
 

@@ -29,7 +29,6 @@ bool isAny(dfx::TensorRole) {
     return true;
 }
 
-
 HostTensor describe(const dfx::Tensor& t) {
     HostTensor h;
     h.name = t.name()->str();

@@ -135,7 +135,8 @@ Result runTest(const TestCase& test, const Options& options) {
             if (value && std::ranges::find(*staticNames, value->name) != staticNames->end())
                 consts += fmt::format(" --const {}", quote(value->name + "=" + in.string()));
         }
-        const fs::path object = work / (consts.empty() ? "model.kpu" : set.filename().string() + ".kpu");
+        const fs::path object =
+            work / (consts.empty() ? "model.kpu" : set.filename().string() + ".kpu");
         if (compiled != object.string()) {
             std::string out;
             const int status =
@@ -150,8 +151,8 @@ Result runTest(const TestCase& test, const Options& options) {
             }
             compiled = object.string();
         }
-        std::string command = fmt::format("{} {} --threads 1", quote(options.loader),
-                                          quote(object.string()));
+        std::string command =
+            fmt::format("{} {} --threads 1", quote(options.loader), quote(object.string()));
         for (const fs::path& in : inputs)
             command += " --input " + quote(in.string());
         for (const fs::path& out : outputs)
@@ -224,7 +225,8 @@ std::string report(const std::vector<TestCase>& tests, const std::vector<Result>
     md += fmt::format("Pass rate among supported tests: {}/{} ({:.1f}%).\n\n", all.pass, supported,
                       supported ? 100.0 * all.pass / supported : 0.0);
     std::vector<std::pair<std::string, int>> ranked(blockers.begin(), blockers.end());
-    std::ranges::stable_sort(ranked, [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::ranges::stable_sort(ranked,
+                             [](const auto& a, const auto& b) { return a.second > b.second; });
     md += "## What blocks the unsupported tests\n\n| operator or feature | tests |\n|---|---|\n";
     for (const auto& [name, count] : ranked)
         md += fmt::format("| {} | {} |\n", name, count);

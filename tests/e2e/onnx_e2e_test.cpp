@@ -280,8 +280,8 @@ TEST_F(OnnxE2e, FusedGeluMatchesTheErfFormula) {
         y[i] = 0.5 * (4 * x[i]) * (1 + std::erf(4 * x[i] / std::sqrt(2.0))), x[i] *= 4;
     ASSERT_TRUE(onnx_io::writeTensorFile(dir.file("x.pb"), f32("x", {16, 32}, x)));
     ASSERT_TRUE(onnx_io::writeTensorFile(dir.file("y.pb"), f32("y", {16, 32}, y)));
-    auto compile = runCommand({KPU_COMPILER_EXE, dir.file("gelu.onnx"), "-o", dir.file("g.kpu"),
-                               "--emit-graph"});
+    auto compile = runCommand(
+        {KPU_COMPILER_EXE, dir.file("gelu.onnx"), "-o", dir.file("g.kpu"), "--emit-graph"});
     ASSERT_EQ(compile.exitCode, 0) << compile.err;
     EXPECT_NE(compile.out.find("GELU"), std::string::npos) << compile.out;
     EXPECT_EQ(compile.out.find("ERF"), std::string::npos) << compile.out;
