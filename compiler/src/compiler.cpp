@@ -2,8 +2,6 @@
 
 #include <flatbuffers/flatbuffers.h>
 
-#include "kpu/common/file_io.h"
-#include "kpu/common/npy.h"
 #include "kpu/compiler/canonicalize.h"
 #include "kpu/compiler/dfg_reader.h"
 #include "kpu/compiler/graph_builder.h"
@@ -45,22 +43,6 @@ Expected<ir::Graph> readGraph(const std::string& path, const SourceOptions& opti
         return fail("{}: error: --const '{}': a .dfg file has no inputs fixed at compile time",
                     path, options.staticInputs.begin()->first);
     return readDfgGraph(path, options.batch);
-}
-
-Expected<onnx_io::TensorValue> readValueFile(const std::string& path) {
-    auto bytes = readBinaryFile(path);
-    if (!bytes)
-        return std::unexpected(bytes.error());
-    constexpr std::string_view kNpyMagic = "\x93NUMPY";
-    if (bytes->size() >= kNpyMagic.size() &&
-        std::equal(kNpyMagic.begin(), kNpyMagic.end(), bytes->begin())) {
-        auto npy = parseNpy(*bytes, path);
-        if (!npy)
-            return std::unexpected(npy.error());
-        return onnx_io::TensorValue{
-            .name = {}, .dtype = npy->dtype, .shape = npy->shape, .data = std::move(npy->data)};
-    }
-    return onnx_io::readTensorFile(path);
 }
 
 Expected<CompileResult> compileGraph(ir::Graph graph, const std::string& path,

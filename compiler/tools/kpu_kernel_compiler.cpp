@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
                       << "': expected NAME=FILE\n";
             return 2;
         }
-        auto value = kpu::compiler::readValueFile(spec.substr(eq + 1));
+        auto value = kpu::onnx_io::readValueFile(spec.substr(eq + 1));
         if (!value) {
             std::cerr << value.error().message << "\n";
             return 1;

@@ -20,21 +20,6 @@ namespace kpu::loader {
 
 namespace {
 
-constexpr std::uint8_t kNpyMagic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-
-bool endsWith(std::string_view s, std::string_view suffix) {
-    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-HostTensor describe(const dfx::Tensor& t) {
-    HostTensor h;
-    h.name = t.name()->str();
-    h.dtype = dfx::fromDType(t.dtype());
-    const auto shape = dfx::tensorShape(t);
-    h.shape.assign(shape.begin(), shape.end());
-    return h;
-}
-
 std::optional<std::uint32_t> findStaticInput(const dfx::Program& program, std::string_view name) {
     if (!program.static_inputs())
         return std::nullopt;
@@ -179,26 +164,7 @@ bool isTensor(const dfx::Program& program, std::string_view name) {
 } // namespace
 
 Expected<HostTensor> readValueFile(const std::string& path) {
-    if (auto r = requireRegularFile(path); !r)
-        return std::unexpected(r.error());
-    std::uint8_t head[sizeof kNpyMagic] = {};
-    {
-        std::ifstream in(path, std::ios::binary);
-        if (!in)
-            return fail("{}: error: cannot open file: {}", path, std::strerror(errno));
-        in.read(reinterpret_cast<char*>(head), sizeof head);
-    }
-    // The content decides; a .npy name without the magic gets the .npy reader's error.
-    if (std::memcmp(head, kNpyMagic, sizeof kNpyMagic) == 0 || endsWith(path, ".npy")) {
-        auto array = readNpyFile(path);
-        if (!array)
-            return std::unexpected(array.error());
-        return HostTensor{.name = {},
-                          .dtype = array->dtype,
-                          .shape = std::move(array->shape),
-                          .data = std::move(array->data)};
-    }
-    auto value = onnx_io::readTensorFile(path);
+    auto value = onnx_io::readValueFile(path);
     if (!value)
         return std::unexpected(value.error());
     return HostTensor{.name = std::move(value->name),
@@ -208,7 +174,7 @@ Expected<HostTensor> readValueFile(const std::string& path) {
 }
 
 Expected<void> writeValueFile(const std::string& path, const HostTensor& tensor) {
-    if (endsWith(path, ".pb"))
+    if (path.ends_with(".pb"))
         return onnx_io::writeTensorFile(path, onnx_io::TensorValue{.name = tensor.name,
                                                                    .dtype = tensor.dtype,
                                                                    .shape = tensor.shape,

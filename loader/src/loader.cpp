@@ -29,15 +29,6 @@ bool isAny(dfx::TensorRole) {
     return true;
 }
 
-HostTensor describe(const dfx::Tensor& t) {
-    HostTensor h;
-    h.name = t.name()->str();
-    h.dtype = dfx::fromDType(t.dtype());
-    const auto shape = dfx::tensorShape(t);
-    h.shape.assign(shape.begin(), shape.end());
-    return h;
-}
-
 // The fan-in of a weight: how many of its elements each output of its first consumer sums.
 // Random weights are scaled by 1/sqrt(fan-in) (as He/Xavier initialisation does), so
 // activations keep unit scale through deep graphs instead of saturating every clamp and
@@ -238,6 +229,15 @@ Expected<void> writeOutputs(const dfx::Program& program, const std::vector<HostT
             return r;
     }
     return {};
+}
+
+HostTensor describe(const dfx::Tensor& t) {
+    HostTensor h;
+    h.name = t.name()->str();
+    h.dtype = dfx::fromDType(t.dtype());
+    const auto shape = dfx::tensorShape(t);
+    h.shape.assign(shape.begin(), shape.end());
+    return h;
 }
 
 std::optional<std::uint32_t> findTensor(const dfx::Program& program, std::string_view name) {

@@ -13,6 +13,7 @@
 #include <onnx/onnx_pb.h>
 
 #include "kpu/common/file_io.h"
+#include "kpu/common/npy.h"
 
 namespace kpu::onnx_io {
 namespace {
@@ -376,6 +377,30 @@ Expected<TensorValue> decodeTensor(const onnx::TensorProto& proto,
         break;
     }
     return value;
+}
+
+Expected<TensorValue> readValueFile(const std::string& path) {
+    if (auto r = requireRegularFile(path); !r)
+        return std::unexpected(r.error());
+    constexpr std::uint8_t kNpyMagic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+    std::uint8_t head[sizeof kNpyMagic] = {};
+    {
+        std::ifstream in(path, std::ios::binary);
+        if (!in)
+            return fail("{}: error: cannot open file: {}", path, std::strerror(errno));
+        in.read(reinterpret_cast<char*>(head), sizeof head);
+    }
+    // The content decides; a .npy name without the magic gets the .npy reader's error.
+    if (std::memcmp(head, kNpyMagic, sizeof kNpyMagic) == 0 || path.ends_with(".npy")) {
+        auto array = readNpyFile(path);
+        if (!array)
+            return std::unexpected(array.error());
+        return TensorValue{.name = {},
+                           .dtype = array->dtype,
+                           .shape = std::move(array->shape),
+                           .data = std::move(array->data)};
+    }
+    return readTensorFile(path);
 }
 
 Expected<TensorValue> readTensorFile(const std::string& path) {

@@ -52,6 +52,11 @@ Expected<TensorValue> decodeTensor(const onnx::TensorProto& proto,
 // TensorProto (protobuf parsing fails, or no data_type), or decodeTensor's errors.
 Expected<TensorValue> readTensorFile(const std::string& path);
 
+// A value file for --input / --expect / --const: a .npy array when the file starts with the
+// .npy magic (or is named *.npy, to get the .npy reader's error), else an ONNX TensorProto.
+// A .npy value has no name.
+Expected<TensorValue> readValueFile(const std::string& path);
+
 // Writes `value` as a serialized TensorProto (raw_data) with its name (none when empty). The
 // data must be exactly elements x dtypeSize bytes and every dim at least 1.
 Expected<void> writeTensorFile(const std::string& path, const TensorValue& value);

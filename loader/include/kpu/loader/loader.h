@@ -81,6 +81,9 @@ Expected<std::vector<Comparison>> verifyOutputs(const dfx::Program& program,
                                                 const SimulationResult& result,
                                                 std::string_view sourceName);
 
+// An empty HostTensor with `t`'s name, dtype and shape.
+HostTensor describe(const dfx::Tensor& t);
+
 // The index of the tensor named `name`.
 std::optional<std::uint32_t> findTensor(const dfx::Program& program, std::string_view name);
 
