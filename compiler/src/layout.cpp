@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "kpu/compiler/op_params.h"
+
 namespace kpu::ir {
 namespace {
 
@@ -49,55 +51,12 @@ bool isBinaryElementwise(OpKind kind) {
     }
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
-
-// The integers of a perms attribute, in the forms operator semantics accept:
-// "array<i32: 0, 3, 1, 2>", "[0, 3, 1, 2]", "dense<[0, 3, 1, 2]> : tensor<4xi32>".
-std::optional<Perm> parsePermText(std::string_view text) {
-    text = trim(text);
-    std::string_view list;
-    if (text.starts_with("array<") && text.ends_with('>')) {
-        const std::string_view inner = text.substr(6, text.size() - 7);
-        const std::size_t colon = inner.find(':');
-        if (colon != std::string_view::npos)
-            list = inner.substr(colon + 1);
-    } else if (text.starts_with("dense<") || text.starts_with('[')) {
-        const std::size_t open = text.find('['), close = text.rfind(']');
-        if (open == std::string_view::npos || close == std::string_view::npos || close < open)
-            return std::nullopt;
-        list = text.substr(open + 1, close - open - 1);
-    } else {
-        return std::nullopt;
-    }
-    Perm out;
-    if (trim(list).empty())
-        return out;
-    while (true) {
-        const std::size_t comma = list.find(',');
-        const std::string_view item = trim(list.substr(0, comma));
-        std::int64_t v = 0;
-        auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
-        if (item.empty() || ec != std::errc() || ptr != item.data() + item.size())
-            return std::nullopt;
-        out.push_back(v);
-        if (comma == std::string_view::npos)
-            return out;
-        list.remove_prefix(comma + 1);
-    }
-}
-
 // The permutation of a TRANSPOSE ("perms" wins over "perm", as in operator semantics).
 std::optional<Perm> permOf(const Operation& op) {
     for (std::string_view key : {"perms", "perm"})
         for (const Attribute& a : op.attributes)
             if (a.key == key)
-                return parsePermText(a.value);
+                return parseIntsAttribute(a.value);
     return std::nullopt;
 }
 

@@ -34,7 +34,7 @@ struct ImportError {
 
 // ---- compile-time values ----------------------------------------------------------------
 
-std::vector<double> toDoubles(const TensorValue& v) {
+std::vector<double> asDoubles(const TensorValue& v) {
     std::vector<double> out(v.data.size() / dtypeSize(v.dtype));
     if (!out.empty())
         convertToF64(v.dtype, v.data.data(), out.data(), out.size());
@@ -435,16 +435,16 @@ private:
             if (std::ranges::any_of(p, [](const TensorValue* v) { return v == nullptr; }))
                 continue;
             const auto o = static_cast<std::size_t>(w->shape[0]);
-            const auto scale = toDoubles(*p[0]), shift = toDoubles(*p[1]);
-            const auto mean = toDoubles(*p[2]), var = toDoubles(*p[3]);
+            const auto scale = asDoubles(*p[0]), shift = asDoubles(*p[1]);
+            const auto mean = asDoubles(*p[2]), var = asDoubles(*p[3]);
             if (scale.size() != o || shift.size() != o || mean.size() != o || var.size() != o)
                 continue;
             double eps = 1e-5;
             for (const auto& a : bn.attribute())
                 if (a.name() == "epsilon")
                     eps = static_cast<double>(a.f());
-            auto weights = toDoubles(*w);
-            std::vector<double> bias = b ? toDoubles(*b) : std::vector<double>(o, 0.0);
+            auto weights = asDoubles(*w);
+            std::vector<double> bias = b ? asDoubles(*b) : std::vector<double>(o, 0.0);
             const std::size_t per = weights.size() / o;
             for (std::size_t c = 0; c < o; ++c) {
                 const double a = scale[c] / std::sqrt(var[c] + eps);
@@ -478,7 +478,7 @@ private:
             auto it = known_.find(name);
             if (it == known_.end() || !isFloat(it->second.dtype))
                 return false;
-            const auto v = toDoubles(it->second);
+            const auto v = asDoubles(it->second);
             return v.size() == 1 && std::abs(v[0] - value) <= 1e-6 * std::abs(value);
         };
         // The node producing `value` when it has op `op`, exactly one reader, and no other
@@ -590,7 +590,7 @@ private:
     std::vector<std::int64_t> knownInts(int slot, std::string_view role) const {
         const TensorValue& v = requireKnown(slot, role);
         std::vector<std::int64_t> out;
-        for (double d : toDoubles(v))
+        for (double d : asDoubles(v))
             out.push_back(static_cast<std::int64_t>(d));
         return out;
     }
@@ -835,7 +835,7 @@ private:
         if (hasInput(2) && !knownInts(2, "training_mode").empty() &&
             knownInts(2, "training_mode")[0] != 0) {
             const double ratio =
-                hasInput(1) ? toDoubles(requireKnown(1, "ratio")).at(0) : floatAttr("ratio", 0.5);
+                hasInput(1) ? asDoubles(requireKnown(1, "ratio")).at(0) : floatAttr("ratio", 0.5);
             if (ratio != 0)
                 fail("training_mode 1 with a ratio other than 0 is not supported (inference "
                      "only)");
@@ -986,9 +986,9 @@ private:
             hi = floatAttr("max", hi);
         } else {
             if (hasInput(1))
-                lo = toDoubles(requireKnown(1, "minimum")).at(0);
+                lo = asDoubles(requireKnown(1, "minimum")).at(0);
             if (hasInput(2))
-                hi = toDoubles(requireKnown(2, "maximum")).at(0);
+                hi = asDoubles(requireKnown(2, "maximum")).at(0);
         }
         if (lo > hi) { // ONNX: every element becomes max
             const ValueId zero = binary(OpKind::Mul, x, scalar(0.0, x, out("zero")), out("z"));
@@ -1103,7 +1103,7 @@ private:
         ValueId b;
         const TensorValue* knownB = knownInput(1);
         if (knownB && alpha != 1.0) { // fold alpha into B
-            auto values = toDoubles(*knownB);
+            auto values = asDoubles(*knownB);
             for (double& v : values)
                 v *= alpha;
             b = constant(fromDoubles(out("B"), knownB->dtype, knownB->shape, values), out("B"));
@@ -1129,7 +1129,7 @@ private:
         if (hasC) {
             ValueId c;
             if (const TensorValue* knownC = knownInput(2); knownC && beta != 1.0) {
-                auto values = toDoubles(*knownC);
+                auto values = asDoubles(*knownC);
                 for (double& v : values)
                     v *= beta;
                 c = constant(fromDoubles(out("C"), knownC->dtype, knownC->shape, values), out("C"));
@@ -1306,7 +1306,7 @@ private:
                 if (!w4)
                     fail("group {} with weights that are not constant is not supported", group);
                 const std::int64_t cg = c / group, og = o / group, khw = w.kh * w.kw;
-                const auto in = toDoubles(*w4);
+                const auto in = asDoubles(*w4);
                 std::vector<double> full(static_cast<std::size_t>(o * c * khw), 0.0);
                 for (std::int64_t oc = 0; oc < o; ++oc)
                     for (std::int64_t ci = 0; ci < cg; ++ci)
@@ -1358,8 +1358,8 @@ private:
         const std::string result = flat ? out("y") : out();
         const bool allKnown = knownInput(1) && knownInput(2) && knownInput(3) && knownInput(4);
         if (allKnown) {
-            const auto scale = toDoubles(*knownInput(1)), bias = toDoubles(*knownInput(2));
-            const auto mean = toDoubles(*knownInput(3)), var = toDoubles(*knownInput(4));
+            const auto scale = asDoubles(*knownInput(1)), bias = asDoubles(*knownInput(2));
+            const auto mean = asDoubles(*knownInput(3)), var = asDoubles(*knownInput(4));
             if (scale.size() != static_cast<std::size_t>(c) || bias.size() != scale.size() ||
                 mean.size() != scale.size() || var.size() != scale.size())
                 fail("scale, B, mean and var must each have {} values", c);
@@ -1410,7 +1410,7 @@ private:
             if (!k || !b || *b != normalized)
                 fail("input {} has shape {}; expected {}", slot, formatShape(shapeOf(v)),
                      formatShape(normalized));
-            const auto src = toDoubles(*k);
+            const auto src = asDoubles(*k);
             std::vector<double> full(static_cast<std::size_t>(product(normalized)));
             const Shape& ks = k->shape;
             const auto kStrides = stridesOf(ks);
@@ -1706,7 +1706,7 @@ private:
         } else {
             pads = knownInts(1, "pads");
             if (hasInput(2))
-                value = toDoubles(requireKnown(2, "constant_value")).at(0);
+                value = asDoubles(requireKnown(2, "constant_value")).at(0);
         }
         std::vector<std::int64_t> axes(rank);
         std::iota(axes.begin(), axes.end(), 0);
@@ -1811,7 +1811,7 @@ private:
         const TensorValue* known = knownInput(1);
         if (!known)
             fail("an exponent that is not a compile-time constant is not supported");
-        const auto values = toDoubles(*known);
+        const auto values = asDoubles(*known);
         if (values.empty() || std::ranges::any_of(values, [&](double v) { return v != values[0]; }))
             fail("an exponent that differs between elements is not supported");
         const double y = values[0];
@@ -1871,7 +1871,7 @@ private:
             fail("cast to {} is not supported",
                  onnx_io::spellOnnxType(static_cast<int>(intAttr("to", 0))));
         if (const TensorValue* known = knownInput(0))
-            return bindKnown(fromDoubles("", *to, known->shape, toDoubles(*known)));
+            return bindKnown(fromDoubles("", *to, known->shape, asDoubles(*known)));
         const ValueId x = input(0);
         if (floatType(x) != *to)
             fail("a run-time cast from {} to {} is not supported", dtypeName(typeOf(x).dtype),

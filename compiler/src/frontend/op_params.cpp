@@ -845,6 +845,10 @@ Result layerNorm(const Checker& c) {
 
 } // namespace
 
+std::optional<std::vector<std::int64_t>> parseIntsAttribute(std::string_view text) {
+    return parseInts(text);
+}
+
 Expected<std::optional<OpSemantics>> operatorSemantics(const Graph& graph, const Operation& op,
                                                        std::string_view file) {
     const Checker c(graph, op, file);

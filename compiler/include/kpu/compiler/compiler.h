@@ -48,7 +48,6 @@ struct SourceOptions {
 // anything else as a .dfg file. Static inputs are an error for .dfg files.
 Expected<ir::Graph> readGraph(const std::string& path, const SourceOptions& options);
 
-
 // Lowers a graph and serializes the program. `path` names the source in messages and the object.
 Expected<CompileResult> compileGraph(ir::Graph graph, const std::string& path,
                                      const CompileOptions& options);

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "kpu/common/error.h"
 #include "kpu/common/operator.h"
@@ -33,6 +34,11 @@ struct OpSemantics {
 // Errors read "<file>:<line>:1: error: node <id> '<name>' (<OPERATOR>): <what>", with <line>
 // the NODE's source line, e.g.
 //   "m.dfg:7:1: error: node 5 'mm' (MATMUL): inner dimensions differ: a is 4x16, b is 8x4".
+// The integers of an attribute value as the .dfg reader and the importers write them:
+// "array<i64: 1, 2>", "array<i64>" (empty), "[1, 2]", "dense<[1, 2]> : tensor<2xi32>" or a
+// single "<n> : <type>"; nullopt for anything else.
+std::optional<std::vector<std::int64_t>> parseIntsAttribute(std::string_view text);
+
 Expected<std::optional<OpSemantics>> operatorSemantics(const Graph& graph, const Operation& op,
                                                        std::string_view file);
 
