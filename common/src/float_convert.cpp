@@ -7,6 +7,7 @@
 #include <limits>
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define KPU_HAVE_F16C_PATH 1
 #else
@@ -113,7 +114,12 @@ void store(void* dst, std::size_t i, T v) {
 // it did (the caller converts the rest with the scalar functions). Every path gives the bits
 // of the scalar conversion it replaces; the tests compare them on all special values.
 bool cpuHasF16c() {
-    static const bool has = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    // cpuid leaf 1, ECX bit 29; clang's __builtin_cpu_supports does not know "f16c".
+    static const bool has = [] {
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        return __builtin_cpu_supports("avx") && __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 &&
+               (ecx & bit_F16C) != 0;
+    }();
     return has;
 }
 

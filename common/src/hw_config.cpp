@@ -19,6 +19,7 @@
 
 #include "kpu/common/file_io.h"
 #include "kpu/common/shape.h"
+#include "kpu/common/utf8.h"
 
 namespace kpu {
 namespace {
@@ -1030,6 +1031,8 @@ public:
                 if (!entry.first.IsScalar())
                     return failAt(entry.first.Mark(), "a mapping key must be a scalar");
                 const std::string& key = entry.first.Scalar();
+                if (!isValidUtf8(key))
+                    return failAt(entry.first.Mark(), "the key is not valid UTF-8");
                 const std::string keyPath = joinPath(path, key);
                 if (out.contains(key))
                     return fail("{}: error: {}: duplicate key", source_, keyPath);
@@ -1072,6 +1075,10 @@ private:
 
     Expected<json> scalar(const YAML::Node& node) const {
         const std::string& s = node.Scalar();
+        // JSON (and so every report that shows the config) holds UTF-8 only, as the JSON
+        // reader requires.
+        if (!isValidUtf8(s))
+            return failAt(node.Mark(), "the scalar is not valid UTF-8");
         if (node.Tag() != "?") // quoted, or tagged !!str
             return json(s);
         if (s == "true" || s == "True" || s == "TRUE")
@@ -1215,6 +1222,12 @@ Expected<KpuConfig> parseConfigJson(std::string_view text, std::string_view sour
     }
     if (tracker.duplicatePath)
         return fail("{}: error: {}: duplicate key", sourceName, *tracker.duplicatePath);
+    if (!root.is_object()) {
+        // The top-level value has no key path: name where it starts.
+        const std::size_t start = std::min(text.find_first_not_of(" \t\r\n"), text.size());
+        return fail("{}:{}: error: expected a json object at the top level, got {}", sourceName,
+                    positionOf(text, start + 1, ""), describe(root));
+    }
     return readConfig(root, sourceName);
 }
 
@@ -1399,7 +1412,7 @@ std::string configToJson(const KpuConfig& c) {
     comp["processor_array"] = std::move(pa);
     root["compute"] = std::move(comp);
 
-    return root.dump(2) + "\n";
+    return root.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 } // namespace kpu

@@ -15,25 +15,31 @@ static_assert(std::endian::native == std::endian::little,
 
 constexpr std::uint8_t kMagic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
+// The header's values and where each starts, as byte offsets in the file (for errors that name
+// the place).
 struct Header {
     std::optional<std::string> descr;
     std::optional<bool> fortranOrder;
     std::optional<Shape> shape;
+    std::size_t descrAt = 0, fortranOrderAt = 0, shapeAt = 0;
 };
 
-// A parser for the Python dict literal of an npy header. Errors are plain messages; the caller
-// adds the source name.
+// A parser for the Python dict literal of an npy header. Errors are plain messages starting
+// "at byte N" (N counted from the start of the file); the caller adds the source name.
 class HeaderParser {
 public:
-    explicit HeaderParser(std::string_view text) : text_(text) {}
+    // `text` starts at byte `base` of the file.
+    HeaderParser(std::string_view text, std::size_t base) : text_(text), base_(base) {}
 
     Expected<Header> parse() {
         Header header;
+        std::size_t end = 0; // the closing brace, where a missing key is reported
         skipSpace();
         if (!consume('{'))
             return error("expected '{'");
         while (true) {
             skipSpace();
+            end = pos_;
             if (consume('}'))
                 break;
             const std::size_t keyPos = pos_;
@@ -49,6 +55,7 @@ public:
             skipSpace();
             if (consume(','))
                 continue;
+            end = pos_;
             if (consume('}'))
                 break;
             return error("expected ',' or '}'");
@@ -57,18 +64,18 @@ public:
         if (pos_ != text_.size())
             return error("unexpected characters after the dictionary");
         if (!header.descr)
-            return fail("header has no 'descr' key");
+            return errorAt("the dictionary has no 'descr' key", end);
         if (!header.fortranOrder)
-            return fail("header has no 'fortran_order' key");
+            return errorAt("the dictionary has no 'fortran_order' key", end);
         if (!header.shape)
-            return fail("header has no 'shape' key");
+            return errorAt("the dictionary has no 'shape' key", end);
         return header;
     }
 
 private:
     std::unexpected<Error> error(std::string_view what) const { return errorAt(what, pos_); }
-    static std::unexpected<Error> errorAt(std::string_view what, std::size_t pos) {
-        return fail("{} at header offset {}", what, pos);
+    std::unexpected<Error> errorAt(std::string_view what, std::size_t pos) const {
+        return fail("at byte {}: {}", base_ + pos, what);
     }
 
     bool atEnd() const { return pos_ >= text_.size(); }
@@ -163,9 +170,10 @@ private:
             if (header.descr)
                 return errorAt("duplicate key 'descr'", keyPos);
             if (peek() == '[')
-                return fail("structured dtypes are not supported");
+                return error("structured dtypes are not supported");
             if (peek() != '\'' && peek() != '"')
                 return error("expected a string for 'descr'");
+            header.descrAt = base_ + pos_;
             auto s = parseString();
             if (!s)
                 return std::unexpected(s.error());
@@ -175,6 +183,7 @@ private:
         if (key == "fortran_order") {
             if (header.fortranOrder)
                 return errorAt("duplicate key 'fortran_order'", keyPos);
+            header.fortranOrderAt = base_ + pos_;
             auto b = parseBool();
             if (!b)
                 return std::unexpected(b.error());
@@ -184,6 +193,7 @@ private:
         if (key == "shape") {
             if (header.shape)
                 return errorAt("duplicate key 'shape'", keyPos);
+            header.shapeAt = base_ + pos_;
             auto s = parseShape();
             if (!s)
                 return std::unexpected(s.error());
@@ -194,6 +204,7 @@ private:
     }
 
     std::string_view text_;
+    std::size_t base_ = 0;
     std::size_t pos_ = 0;
 };
 
@@ -265,47 +276,74 @@ std::uint64_t readLe(std::span<const std::uint8_t> bytes, std::size_t offset, st
     return v;
 }
 
+// Printable bytes as they are, others as \xNN: what a wrong magic holds.
+std::string escapedBytes(std::span<const std::uint8_t> bytes) {
+    std::string out;
+    for (std::uint8_t b : bytes)
+        out += b >= 32 && b < 127 && b != '\\' && b != '\'' ? std::string(1, static_cast<char>(b))
+                                                            : fmt::format("\\x{:02X}", b);
+    return out;
+}
+
 } // namespace
 
+// Every error names the place: the preamble bytes (magic 0-5, version 6-7, header length from
+// 8), the byte of the header where parsing stopped, the header key whose value is refused, or
+// where the data starts.
 Expected<NpyArray> parseNpy(std::span<const std::uint8_t> bytes, std::string_view sourceName) {
-    if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
-        return fail("{}: error: not an npy file (bad magic)", sourceName);
+    const std::span<const std::uint8_t> magic(kMagic);
+    if (bytes.size() < magic.size())
+        return fail("{}: error: not an npy file: {} bytes, shorter than the {}-byte magic '{}'",
+                    sourceName, bytes.size(), magic.size(), escapedBytes(magic));
+    if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
+        return fail("{}: error: not an npy file: bytes 0-5 are '{}', not the magic '{}'",
+                    sourceName, escapedBytes(bytes.first(magic.size())), escapedBytes(magic));
     if (bytes.size() < 8)
-        return fail("{}: error: truncated npy preamble ({} bytes)", sourceName, bytes.size());
+        return fail("{}: error: truncated npy preamble: {} bytes, the version (bytes 6-7) needs 8",
+                    sourceName, bytes.size());
     const unsigned major = bytes[6];
     const unsigned minor = bytes[7];
     if ((major != 1 && major != 2 && major != 3) || minor != 0)
-        return fail("{}: error: unsupported npy format version {}.{}", sourceName, major, minor);
+        return fail(
+            "{}: error: unsupported npy format version {}.{} (bytes 6-7); this reader reads "
+            "1.0, 2.0 and 3.0",
+            sourceName, major, minor);
     const std::size_t lengthBytes = major == 1 ? 2 : 4;
     const std::size_t headerStart = 8 + lengthBytes;
     if (bytes.size() < headerStart)
-        return fail("{}: error: truncated npy preamble ({} bytes)", sourceName, bytes.size());
+        return fail("{}: error: truncated npy preamble: {} bytes, the header length (bytes 8-{}) "
+                    "needs {}",
+                    sourceName, bytes.size(), headerStart - 1, headerStart);
     const std::uint64_t headerLength = readLe(bytes, 8, lengthBytes);
     if (headerLength > bytes.size() - headerStart)
-        return fail("{}: error: npy header length {} exceeds the {} bytes after the preamble",
-                    sourceName, headerLength, bytes.size() - headerStart);
+        return fail("{}: error: npy header length {} (bytes 8-{}) exceeds the {} bytes after the "
+                    "preamble",
+                    sourceName, headerLength, headerStart - 1, bytes.size() - headerStart);
     const std::string_view headerText(reinterpret_cast<const char*>(bytes.data() + headerStart),
                                       static_cast<std::size_t>(headerLength));
-    auto header = HeaderParser(headerText).parse();
+    auto header = HeaderParser(headerText, headerStart).parse();
     if (!header)
-        return fail("{}: error: bad npy header: {}", sourceName, header.error().message);
+        return fail("{}: error: bad npy header {}", sourceName, header.error().message);
 
     auto dtype = dtypeFromDescr(*header->descr);
     if (!dtype)
-        return fail("{}: error: {}", sourceName, dtype.error().message);
+        return fail("{}: error: npy header 'descr' at byte {}: {}", sourceName, header->descrAt,
+                    dtype.error().message);
     Shape& shape = *header->shape;
     if (*header->fortranOrder && shape.size() > 1)
-        return fail("{}: error: fortran-order arrays are not supported; save with "
-                    "np.ascontiguousarray",
-                    sourceName);
+        return fail("{}: error: npy header 'fortran_order' at byte {}: fortran-order arrays are "
+                    "not supported; save with np.ascontiguousarray",
+                    sourceName, header->fortranOrderAt);
     const auto size = byteSize(shape, dtypeSize(*dtype));
     if (!size)
-        return fail("{}: error: shape {} overflows", sourceName, shapeTuple(shape));
+        return fail("{}: error: npy header 'shape' at byte {}: the byte size of shape {} of {} "
+                    "overflows",
+                    sourceName, header->shapeAt, shapeTuple(shape), dtypeName(*dtype));
     const std::size_t dataStart = headerStart + static_cast<std::size_t>(headerLength);
     const std::uint64_t dataBytes = bytes.size() - dataStart;
     if (dataBytes != *size)
-        return fail("{}: error: data is {} bytes, but shape {} of {} needs {} bytes", sourceName,
-                    dataBytes, shapeTuple(shape), dtypeName(*dtype), *size);
+        return fail("{}: error: data from byte {} is {} bytes, but shape {} of {} needs {} bytes",
+                    sourceName, dataStart, dataBytes, shapeTuple(shape), dtypeName(*dtype), *size);
 
     NpyArray array;
     array.dtype = *dtype;

@@ -1,7 +1,9 @@
 #include "kpu/common/shape.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -113,6 +115,16 @@ std::vector<std::uint8_t> transposeElements(std::span<const std::uint8_t> data, 
         }
     }
     return out;
+}
+
+std::string formatBytes(std::uint64_t bytes) {
+    constexpr std::array<std::pair<std::uint64_t, const char*>, 4> kUnits{
+        {{1ull << 40, "TiB"}, {1ull << 30, "GiB"}, {1ull << 20, "MiB"}, {1ull << 10, "KiB"}}};
+    for (const auto& [unit, name] : kUnits)
+        if (bytes >= unit)
+            return fmt::format("{:.1f} {}", static_cast<double>(bytes) / static_cast<double>(unit),
+                               name);
+    return fmt::format("{} B", bytes);
 }
 
 } // namespace kpu

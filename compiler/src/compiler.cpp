@@ -2,6 +2,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include "kpu/common/file_io.h"
 #include "kpu/compiler/canonicalize.h"
 #include "kpu/compiler/dfg_reader.h"
 #include "kpu/compiler/graph_builder.h"
@@ -11,6 +12,17 @@
 
 namespace kpu::compiler {
 
+namespace {
+
+// What every imported ONNX graph goes through before lowering.
+void prepareOnnxGraph(ir::Graph& graph) {
+    ir::canonicalizeGraph(graph);
+    // After canonicalisation, which gives unary results their operand's shape.
+    ir::sinkTransposes(graph);
+}
+
+} // namespace
+
 std::vector<std::uint8_t> serializeProgram(const dfx::ProgramT& program) {
     flatbuffers::FlatBufferBuilder builder(1024 + program.ops.size() * sizeof(dfx::Op));
     dfx::FinishProgramBuffer(builder, dfx::Program::Pack(builder, &program));
@@ -18,12 +30,30 @@ std::vector<std::uint8_t> serializeProgram(const dfx::ProgramT& program) {
 }
 
 Expected<ir::Graph> readDfgGraph(const std::string& path, std::int64_t batch) {
-    auto file = dfg::parseFile(path);
+    auto text = readTextFile(path);
+    if (!text)
+        return std::unexpected(text.error());
+    return parseDfgGraph(*text, path, batch);
+}
+
+Expected<ir::Graph> parseDfgGraph(std::string_view text, const std::string& fileName,
+                                  std::int64_t batch) {
+    auto file = dfg::parse(text, fileName);
     if (!file)
         return std::unexpected(file.error());
-    auto graph = ir::buildGraph(*file, path, ir::BuildOptions{.batch = batch});
+    auto graph = ir::buildGraph(*file, fileName, ir::BuildOptions{.batch = batch});
     if (graph)
         ir::canonicalizeGraph(*graph);
+    return graph;
+}
+
+Expected<ir::Graph> parseOnnxGraph(std::span<const std::uint8_t> bytes, const std::string& fileName,
+                                   const SourceOptions& options) {
+    auto graph = ir::importOnnxBytes(
+        bytes, fileName,
+        ir::OnnxImportOptions{.batch = options.batch, .staticInputs = options.staticInputs});
+    if (graph)
+        prepareOnnxGraph(*graph);
     return graph;
 }
 
@@ -32,11 +62,8 @@ Expected<ir::Graph> readGraph(const std::string& path, const SourceOptions& opti
         auto graph =
             ir::importOnnxFile(path, ir::OnnxImportOptions{.batch = options.batch,
                                                            .staticInputs = options.staticInputs});
-        if (graph) {
-            ir::canonicalizeGraph(*graph);
-            // After canonicalisation, which gives unary results their operand's shape.
-            ir::sinkTransposes(*graph);
-        }
+        if (graph)
+            prepareOnnxGraph(*graph);
         return graph;
     }
     if (!options.staticInputs.empty())

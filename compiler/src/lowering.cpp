@@ -117,6 +117,18 @@ private:
 
     // ---- tensors and the graph section ---------------------------------------------------
     Expected<void> addTensors() {
+        // What must fit the target's external memory: every tensor on its own (anything may
+        // spill there), and the graph's inputs, constants and outputs together (they always
+        // live there). Checked here, before the binder would refuse the object on this config.
+        const ExternalMemoryConfig& ext = options_.target.external;
+        const std::uint64_t externalBytes =
+            checkedMul(ext.bankCount, ext.bankCapacity).value_or(UINT64_MAX);
+        const auto configHas = [&] {
+            return fmt::format("the config '{}' has {} ({} bank(s) of {})", options_.target.name,
+                               formatBytes(externalBytes), ext.bankCount,
+                               formatBytes(ext.bankCapacity));
+        };
+        std::uint64_t residentBytes = 0;
         for (const PlannedTensor& t : plan_.tensors) {
             auto view = canonicalView4(t.shape);
             auto bytes = byteSize(t.shape, dtypeSize(t.dtype));
@@ -126,6 +138,17 @@ private:
                 return fail("{}: error: tensor '{}' ({}{}) is too large or empty: its size "
                             "overflows the object's 32-bit dimensions",
                             options_.sourceFile, t.name, formatShape(t.shape), dtypeName(t.dtype));
+            if (*bytes > externalBytes)
+                return fail("{}: error: tensor '{}' ({} {}{}) needs {} of external memory; {}",
+                            options_.sourceFile, t.name, formatShape(t.shape), dtypeName(t.dtype),
+                            t.sourceNode >= 0 ? fmt::format(", from node {}", t.sourceNode) : "",
+                            formatBytes(*bytes), configHas());
+            if (t.aliasOf < 0 && t.role != dfx::TensorRole::Intermediate)
+                residentBytes += *bytes; // cannot overflow: terms and sum stay under 2 x 2^48
+            if (residentBytes > externalBytes)
+                return fail("{}: error: the graph's inputs, constants and outputs need {} of "
+                            "external memory together (at least); {}",
+                            options_.sourceFile, formatBytes(residentBytes), configHas());
             auto tensor = std::make_unique<dfx::TensorT>();
             tensor->name = t.name;
             tensor->shape.assign(t.shape.begin(), t.shape.end());

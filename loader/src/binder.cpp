@@ -32,19 +32,6 @@ Level toLevel(MemoryLevel level) {
     return static_cast<Level>(level);
 }
 
-std::string formatBytes(std::uint64_t bytes) {
-    if (bytes >= (1ull << 30))
-        return fmt::format("{:.1f} GiB",
-                           static_cast<double>(bytes) / static_cast<double>(1ull << 30));
-    if (bytes >= (1ull << 20))
-        return fmt::format("{:.1f} MiB",
-                           static_cast<double>(bytes) / static_cast<double>(1ull << 20));
-    if (bytes >= (1ull << 10))
-        return fmt::format("{:.1f} KiB",
-                           static_cast<double>(bytes) / static_cast<double>(1ull << 10));
-    return fmt::format("{} B", bytes);
-}
-
 std::array<std::uint64_t, 4> packedStrides(const std::array<std::uint32_t, 4>& extent,
                                            std::uint64_t elementBytes) {
     return {std::uint64_t{extent[1]} * extent[2] * extent[3] * elementBytes,

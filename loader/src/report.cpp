@@ -553,7 +553,8 @@ std::string reportJson(const LoadedObject& object, const KpuConfig& config,
                                {"l2_l1_bytes", k.bytesBetweenLevels[2]}});
         report["kernels"] = kernels;
     }
-    return report.dump(2) + "\n";
+    // The verifier refuses names that are not UTF-8; replacing is the second line of defence.
+    return report.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 } // namespace kpu::loader

@@ -45,7 +45,8 @@ std::string chromeTrace(const LoadedObject& object, const KpuConfig& config,
     // One event per line: large traces stay greppable and diffable.
     std::string events;
     const auto emit = [&](const Json& event) {
-        events += (events.empty() ? "" : ",\n") + event.dump();
+        events += (events.empty() ? "" : ",\n") +
+                  event.dump(-1, ' ', false, Json::error_handler_t::replace);
     };
     emit(metadata("process_name", 0, {{"name", "KPU " + config.name}}));
     for (std::size_t e = 0; e < stats.engines.size(); ++e) {
@@ -127,8 +128,9 @@ std::string chromeTrace(const LoadedObject& object, const KpuConfig& config,
                      {"clock_ghz", config.clockGHz},
                      {"total_cycles", stats.totalCycles},
                      {"time_unit", "microseconds of simulated time"}};
-    return "{\"displayTimeUnit\": \"ns\",\n\"otherData\": " + other.dump() +
-           ",\n\"traceEvents\": [\n" + events + "\n]}\n";
+    return "{\"displayTimeUnit\": \"ns\",\n\"otherData\": " +
+           other.dump(-1, ' ', false, Json::error_handler_t::replace) + ",\n\"traceEvents\": [\n" +
+           events + "\n]}\n";
 }
 
 } // namespace kpu::loader

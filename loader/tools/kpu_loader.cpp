@@ -88,6 +88,13 @@ int run(const Options& o) {
     auto expected = kpu::loader::bindExpected(*object, std::move(*expectArgs));
     if (!expected)
         return report(expected.error());
+    // A functional run holds every tensor in host memory: refuse one that cannot fit before
+    // allocating any of it.
+    if (const auto available = kpu::loader::availableHostMemory(); available && !o.timingOnly) {
+        const auto need = kpu::loader::hostMemoryNeeded(*object->program, *schedule, o.verify);
+        if (auto r = kpu::loader::checkHostMemory(need, *available, o.objectPath); !r)
+            return report(r.error());
+    }
     // A timing-only run needs no values: its cycles do not depend on them.
     auto inputs = o.timingOnly ? kpu::Expected<std::vector<kpu::loader::HostTensor>>(
                                      std::vector<kpu::loader::HostTensor>{})

@@ -258,7 +258,7 @@ TEST(HwConfig, SyntaxErrorPositionFromByteOffset) {
     r = parseConfigJson(std::string(20000, '[') + std::string(20000, ']'), "deep.json");
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().message,
-              "deep.json: error: expected a json object at the top level, got an array");
+              "deep.json:1:1: error: expected a json object at the top level, got an array");
     r = parseConfigJson("{\"a\": 12]", "close.json");
     ASSERT_FALSE(r);
     EXPECT_TRUE(r.error().message.starts_with("close.json:1:9: error: ")) << r.error().message;
@@ -299,7 +299,8 @@ TEST(HwConfig, CorruptFixturesGiveSpecificErrors) {
          ": error: external_memory.bank_capacity_mb: capacity of 4398046511104 bytes exceeds the "
          "limit of 1099511627776 bytes (1 TiB)"},
         {"bad_duplicate_key.json", ": error: data_movement.dma_engine_count: duplicate key"},
-        {"bad_not_object.json", ": error: expected a json object at the top level, got an array"},
+        {"bad_not_object.json",
+         ":1:1: error: expected a json object at the top level, got an array"},
         {"bad_section_type.json", ": error: compute: expected an object, got 4"},
         {"bad_conflicting_units.json", ": error: on_chip_memory.l3.tile_capacity_kb: conflicts "
                                        "with 'tile_capacity_mb'; give one"},

@@ -155,34 +155,44 @@ struct BadCase {
 };
 
 TEST(Npy, CorruptFixturesGiveSpecificErrors) {
+    // Each names the place: preamble bytes, the header byte where parsing stopped, the header
+    // key whose value is refused, or where the data starts.
     const BadCase cases[] = {
-        {"bad_empty.npy", "not an npy file (bad magic)"},
-        {"bad_magic.npy", "not an npy file (bad magic)"},
-        {"bad_truncated_preamble.npy", "truncated npy preamble (9 bytes)"},
-        {"bad_version.npy", "unsupported npy format version 4.0"},
-        {"bad_header_length.npy", "npy header length 5000 exceeds the 74 bytes after the preamble"},
-        {"bad_big_endian.npy",
-         "big-endian dtype '>f4' is not supported; convert with astype('<f4')"},
-        {"bad_fortran_order.npy",
-         "fortran-order arrays are not supported; save with np.ascontiguousarray"},
-        {"bad_object.npy", "object arrays are not supported (dtype '|O')"},
-        {"bad_dtype_no_order.npy", "dtype '|f4' has no byte order; expected '<f4'"},
-        {"bad_structured.npy", "bad npy header: structured dtypes are not supported"},
-        {"bad_short_data.npy", "data is 12 bytes, but shape (4,) of f32 needs 16 bytes"},
-        {"bad_extra_data.npy", "data is 20 bytes, but shape (4,) of f32 needs 16 bytes"},
-        {"bad_missing_shape.npy", "bad npy header: header has no 'shape' key"},
-        {"bad_shape_overflow.npy", "shape (4294967296, 4294967296) overflows"},
-        {"bad_huge_dim.npy",
-         "bad npy header: dimension in 'shape' is too large at header offset 69"},
+        {"bad_empty.npy", "not an npy file: 0 bytes, shorter than the 6-byte magic '\\x93NUMPY'"},
+        {"bad_magic.npy",
+         "not an npy file: bytes 0-5 are '\\x93NUMPZ', not the magic '\\x93NUMPY'"},
+        {"bad_truncated_preamble.npy",
+         "truncated npy preamble: 9 bytes, the header length (bytes 8-9) needs 10"},
+        {"bad_version.npy",
+         "unsupported npy format version 4.0 (bytes 6-7); this reader reads 1.0, 2.0 and 3.0"},
+        {"bad_header_length.npy",
+         "npy header length 5000 (bytes 8-9) exceeds the 74 bytes after the preamble"},
+        {"bad_big_endian.npy", "npy header 'descr' at byte 20: big-endian dtype '>f4' is not "
+                               "supported; convert with astype('<f4')"},
+        {"bad_fortran_order.npy", "npy header 'fortran_order' at byte 44: fortran-order arrays "
+                                  "are not supported; save with np.ascontiguousarray"},
+        {"bad_object.npy",
+         "npy header 'descr' at byte 20: object arrays are not supported (dtype '|O')"},
+        {"bad_dtype_no_order.npy",
+         "npy header 'descr' at byte 20: dtype '|f4' has no byte order; expected '<f4'"},
+        {"bad_structured.npy", "bad npy header at byte 20: structured dtypes are not supported"},
+        {"bad_short_data.npy",
+         "data from byte 68 is 12 bytes, but shape (4,) of f32 needs 16 bytes"},
+        {"bad_extra_data.npy",
+         "data from byte 68 is 20 bytes, but shape (4,) of f32 needs 16 bytes"},
+        {"bad_missing_shape.npy", "bad npy header at byte 49: the dictionary has no 'shape' key"},
+        {"bad_shape_overflow.npy", "npy header 'shape' at byte 60: the byte size of shape "
+                                   "(4294967296, 4294967296) of f32 overflows"},
+        {"bad_huge_dim.npy", "bad npy header at byte 79: dimension in 'shape' is too large"},
         {"bad_negative_dim.npy",
-         "bad npy header: expected a non-negative integer in 'shape' at header offset 51"},
-        {"bad_unterminated_string.npy", "bad npy header: unterminated string at header offset 14"},
-        {"bad_unknown_key.npy", "bad npy header: unknown key 'foo' at header offset 56"},
+         "bad npy header at byte 61: expected a non-negative integer in 'shape'"},
+        {"bad_unterminated_string.npy", "bad npy header at byte 24: unterminated string"},
+        {"bad_unknown_key.npy", "bad npy header at byte 66: unknown key 'foo'"},
         {"bad_fortran_not_bool.npy",
-         "bad npy header: expected True or False for 'fortran_order' at header offset 34"},
-        {"bad_duplicate_key.npy", "bad npy header: duplicate key 'descr' at header offset 17"},
+         "bad npy header at byte 44: expected True or False for 'fortran_order'"},
+        {"bad_duplicate_key.npy", "bad npy header at byte 27: duplicate key 'descr'"},
         {"bad_trailing_garbage.npy",
-         "bad npy header: unexpected characters after the dictionary at header offset 58"},
+         "bad npy header at byte 68: unexpected characters after the dictionary"},
     };
     for (const BadCase& c : cases) {
         const std::string path = kFixtures + c.file;

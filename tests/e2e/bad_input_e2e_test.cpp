@@ -186,7 +186,7 @@ TEST_F(CorruptObject, RegionOutsideTensorAndOverflowingShape) {
 }
 
 TEST_F(CorruptObject, EmptyAndNonObjectFiles) {
-    expectRefused({}, "too small to be a KPU object (0 bytes)");
+    expectRefused({}, "too small to be a KPU object: 0 bytes");
     const std::string text = "Domain Flow Graph: not an object\n";
     expectRefused({text.begin(), text.end()}, "not a KPU object");
 }

@@ -149,7 +149,12 @@ TEST(CompilerCli, AbsurdlyLargeGraphIsRefusedQuickly) {
     ScratchDir dir("huge");
     ASSERT_TRUE(writeTextFile(
         dir.file("g.dfg"), matmulDfg("g", {100000, 100000}, {100000, 100000}, {100000, 100000})));
-    auto r = runCommand({KPU_COMPILER_EXE, dir.file("g.dfg"), "-o", dir.file("g.kpu")});
+    // A target whose external memory holds the 37 GiB tensors, so that the op count is what
+    // refuses the graph (on the default KPU the tensors are refused first; resource_limits).
+    ASSERT_TRUE(writeTextFile(dir.file("big.json"),
+                              R"({"external_memory": {"bank_count": 4, "bank_capacity_gb": 64}})"));
+    auto r = runCommand({KPU_COMPILER_EXE, dir.file("g.dfg"), "--config", dir.file("big.json"),
+                         "-o", dir.file("g.kpu")});
     EXPECT_EQ(r.exitCode, 1);
     EXPECT_NE(
         r.err.find(

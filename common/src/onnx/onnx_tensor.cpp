@@ -14,6 +14,7 @@
 
 #include "kpu/common/file_io.h"
 #include "kpu/common/npy.h"
+#include "kpu/common/protobuf_diagnostics.h"
 
 namespace kpu::onnx_io {
 namespace {
@@ -403,23 +404,32 @@ Expected<TensorValue> readValueFile(const std::string& path) {
     return readTensorFile(path);
 }
 
+Expected<TensorValue> parseTensorProto(std::span<const std::uint8_t> bytes,
+                                       const std::filesystem::path& baseDir,
+                                       std::string_view sourceName) {
+    if (bytes.size() > kMaxProtoBytes)
+        return fail("{}: error: {} bytes: a serialized TensorProto is limited to 2 GiB (store "
+                    "big tensors as external data)",
+                    sourceName, bytes.size());
+    onnx::TensorProto proto;
+    if (!proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        const std::string where = locateParseFailure(bytes, *onnx::TensorProto::descriptor());
+        return fail("{}: error: not a serialized ONNX TensorProto: protobuf parsing fails{}",
+                    sourceName, where.empty() ? "" : " " + where);
+    }
+    // An empty or foreign message can parse; it has no data type.
+    if (!proto.has_data_type())
+        return fail("{}: error: not an ONNX TensorProto: it has no data_type", sourceName);
+    return decodeTensor(proto, baseDir, sourceName);
+}
+
 Expected<TensorValue> readTensorFile(const std::string& path) {
     if (auto r = requireRegularFile(path); !r)
         return std::unexpected(r.error());
     auto bytes = readBinaryFile(path);
     if (!bytes)
         return std::unexpected(bytes.error());
-    if (bytes->size() > kMaxProtoBytes)
-        return fail("{}: error: {} bytes: a serialized TensorProto is limited to 2 GiB (store "
-                    "big tensors as external data)",
-                    path, bytes->size());
-    onnx::TensorProto proto;
-    if (!proto.ParseFromArray(bytes->data(), static_cast<int>(bytes->size())))
-        return fail("{}: error: not a serialized ONNX TensorProto (protobuf parsing failed)", path);
-    // An empty or foreign message can parse; it has no data type.
-    if (!proto.has_data_type())
-        return fail("{}: error: not an ONNX TensorProto: it has no data_type", path);
-    return decodeTensor(proto, std::filesystem::path(path).parent_path(), path);
+    return parseTensorProto(*bytes, std::filesystem::path(path).parent_path(), path);
 }
 
 Expected<void> writeTensorFile(const std::string& path, const TensorValue& value) {

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "kpu/common/file_io.h"
+#include "kpu/common/utf8.h"
 
 namespace kpu::dfg {
 namespace {
@@ -157,6 +158,11 @@ public:
                 return error(lineNo, 1, "too many lines");
             ++lineNo;
             line_ = lineNo;
+            // Names and types travel into objects and JSON reports, which hold UTF-8 only.
+            if (const auto bad = firstInvalidUtf8(line))
+                return error(lineNo, static_cast<std::uint32_t>(*bad + 1),
+                             "byte {:#04x} is not valid UTF-8",
+                             static_cast<unsigned>(static_cast<unsigned char>(line[*bad])));
             if (auto r = parseLine(line); !r)
                 return std::unexpected(r.error());
         }

@@ -19,6 +19,8 @@
 
 #include "kpu/common/file_io.h"
 #include "kpu/common/float_convert.h"
+#include "kpu/common/protobuf_diagnostics.h"
+#include "kpu/common/utf8.h"
 
 namespace kpu::ir {
 namespace {
@@ -94,6 +96,7 @@ public:
         const onnx::GraphProto& g = model_.graph();
         graph_.name = g.name().empty() ? std::filesystem::path(path_).stem().string() : g.name();
         graph_.sourceFile = path_;
+        checkNamesAreUtf8(g);
         readOpsets();
         for (const onnx::TensorProto& t : g.initializer())
             known_[t.name()] = decode(t, "initializer");
@@ -145,6 +148,32 @@ public:
     }
 
 private:
+    // Names become tensor and kernel names in the object, which the loader requires in UTF-8
+    // (they reach JSON reports). Protobuf does not check proto2 strings.
+    void checkNamesAreUtf8(const onnx::GraphProto& g) const {
+        const auto check = [&](const std::string& name, std::string_view what) {
+            if (!isValidUtf8(name))
+                fail("{} is not valid UTF-8", what);
+        };
+        check(g.name(), "the graph's name");
+        for (const onnx::ValueInfoProto& v : g.input())
+            check(v.name(), "a graph input's name");
+        for (const onnx::ValueInfoProto& v : g.output())
+            check(v.name(), "a graph output's name");
+        for (const onnx::TensorProto& t : g.initializer())
+            check(t.name(), "an initializer's name");
+        for (int i = 0; i < g.node_size(); ++i) {
+            const onnx::NodeProto& n = g.node(i);
+            const std::string what = fmt::format("node {}: a name, input or output", i);
+            check(n.name(), what);
+            check(n.op_type(), what);
+            for (const std::string& name : n.input())
+                check(name, what);
+            for (const std::string& name : n.output())
+                check(name, what);
+        }
+    }
+
     // ---- errors ----
     template <class... Args>
     [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) const {
@@ -203,8 +232,9 @@ private:
         return static_cast<ValueId>(graph_.values.size() - 1);
     }
 
-    const TensorType& typeOf(ValueId id) const { return graph_.value(id).type; }
-    const Shape& shapeOf(ValueId id) const { return typeOf(id).shape; }
+    // By value: emitting a value grows the graph and would leave a reference dangling.
+    TensorType typeOf(ValueId id) const { return graph_.value(id).type; }
+    Shape shapeOf(ValueId id) const { return graph_.value(id).type.shape; }
 
     // Appends an IR operation computing one value. `resultName` names the value (the ONNX
     // output for a node's final result, "<output>.<step>" for the steps of an expansion).
@@ -690,7 +720,8 @@ private:
         // within them cannot be expressed.
         if (shape->size() > 4) {
             const std::size_t collapsed = shape->size() - 3;
-            for (const Shape* s : {&shapeOf(a), &shapeOf(b)}) {
+            const Shape sa = shapeOf(a), sb = shapeOf(b);
+            for (const Shape* s : {&sa, &sb}) {
                 bool same = true, ones = true;
                 for (std::size_t d = 0; d < collapsed; ++d) {
                     const std::size_t offset = shape->size() - s->size();
@@ -1976,17 +2007,37 @@ private:
     std::int64_t nextNodeId_ = 0;
 };
 
+Expected<onnx::ModelProto> parseModel(std::span<const std::uint8_t> bytes,
+                                      std::string_view sourceName) {
+    onnx::ModelProto model;
+    if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+        return fail("{}: error: {} bytes: protobuf cannot parse a message of 2 GiB or more",
+                    sourceName, bytes.size());
+    if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        const std::string where =
+            onnx_io::locateParseFailure(bytes, *onnx::ModelProto::descriptor());
+        return fail("{}: error: not an ONNX model: protobuf parsing fails{}", sourceName,
+                    where.empty() ? "" : " " + where);
+    }
+    if (!model.has_graph())
+        return fail("{}: error: the model has no graph", sourceName);
+    return model;
+}
+
 Expected<onnx::ModelProto> readModel(const std::string& path) {
     auto bytes = readBinaryFile(path);
     if (!bytes)
         return std::unexpected(bytes.error());
-    onnx::ModelProto model;
-    if (bytes->size() > static_cast<std::size_t>(std::numeric_limits<int>::max()) ||
-        !model.ParseFromArray(bytes->data(), static_cast<int>(bytes->size())))
-        return fail("{}: error: not an ONNX model (the file does not parse as a ModelProto)", path);
-    if (!model.has_graph())
-        return fail("{}: error: the model has no graph", path);
-    return model;
+    return parseModel(*bytes, path);
+}
+
+Expected<Graph> importModel(const onnx::ModelProto& model, const std::string& sourceName,
+                            const OnnxImportOptions& options) {
+    try {
+        return Importer(model, sourceName, options).run();
+    } catch (const ImportError& e) {
+        return std::unexpected(Error{e.message});
+    }
 }
 
 } // namespace
@@ -1995,11 +2046,15 @@ Expected<Graph> importOnnxFile(const std::string& path, const OnnxImportOptions&
     auto model = readModel(path);
     if (!model)
         return std::unexpected(model.error());
-    try {
-        return Importer(*model, path, options).run();
-    } catch (const ImportError& e) {
-        return std::unexpected(Error{e.message});
-    }
+    return importModel(*model, path, options);
+}
+
+Expected<Graph> importOnnxBytes(std::span<const std::uint8_t> bytes, const std::string& sourceName,
+                                const OnnxImportOptions& options) {
+    auto model = parseModel(bytes, sourceName);
+    if (!model)
+        return std::unexpected(model.error());
+    return importModel(*model, sourceName, options);
 }
 
 Expected<std::vector<std::string>> onnxStaticInputNames(const std::string& path) {

@@ -2,8 +2,10 @@
 // called only after the cpuid check in avx512RowKernels().
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() as the (ignored) merge source of
 // their unmasked forms, which -Wuninitialized reports once inlined at -O3 (a GCC bug).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <immintrin.h>
 

@@ -255,8 +255,9 @@ TEST(DfgParse, InlineErrors) {
     expectParseError("NODES 0\nSOURCE: 0, a", "t.dfg:2:12: error: ", "expected node id, got 'a'");
     expectParseError("NODES 0\nNODES 0", "t.dfg:2:1: error: ", "duplicate 'NODES' line");
     expectParseError("NODES 0 0", "t.dfg:1:9: error: ", "unexpected text after 'NODES'");
-    expectParseError("NODES 0\n\x01\xff\xfe",
-                     "t.dfg:2:1: error: ", "unknown keyword '\\x01\\xff\\xfe'");
+    expectParseError("NODES 0\n\x01\x02\x03",
+                     "t.dfg:2:1: error: ", "unknown keyword '\\x01\\x02\\x03'");
+    expectParseError("NODES 0\n\x01\xff\xfe", "t.dfg:2:2: error: ", "byte 0xff is not valid UTF-8");
     expectParseError("NODES 0\nNODEX 1", "t.dfg:2:1: error: ", "unknown keyword 'NODEX'");
     expectParseError("NODES 0\n  42", "t.dfg:2:3: error: ", "unknown keyword '42'");
 }

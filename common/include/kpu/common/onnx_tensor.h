@@ -47,6 +47,12 @@ Expected<DType> dtypeOfOnnxType(int elemType);
 Expected<TensorValue> decodeTensor(const onnx::TensorProto& proto,
                                    const std::filesystem::path& baseDir, std::string_view where);
 
+// Parses a serialized TensorProto (at most 2 GiB) and decodes it; external data is resolved
+// against `baseDir`. `sourceName` prefixes errors.
+Expected<TensorValue> parseTensorProto(std::span<const std::uint8_t> bytes,
+                                       const std::filesystem::path& baseDir,
+                                       std::string_view sourceName);
+
 // Reads a serialized TensorProto file (e.g. test_data_set_0/input_0.pb); external data is
 // resolved against the file's folder. Errors name the file: not a regular readable file, not a
 // TensorProto (protobuf parsing fails, or no data_type), or decodeTensor's errors.

@@ -32,9 +32,16 @@ std::vector<std::uint8_t> transposeElements(std::span<const std::uint8_t> data, 
 // "4x16x32" (empty shape: "scalar").
 std::string formatShape(std::span<const std::int64_t> shape);
 
+// A byte count for people: "2.0 GiB", "512.0 KiB", "17 B" (binary units, one decimal).
+std::string formatBytes(std::uint64_t bytes);
+
 // a*b and a+b for sizes, nullopt on overflow.
 std::optional<std::uint64_t> checkedMul(std::uint64_t a, std::uint64_t b);
 std::optional<std::uint64_t> checkedAdd(std::uint64_t a, std::uint64_t b);
+// a + b, or UINT64_MAX when that overflows (for totals that are only compared with a limit).
+inline std::uint64_t saturatingAdd(std::uint64_t a, std::uint64_t b) {
+    return checkedAdd(a, b).value_or(UINT64_MAX);
+}
 
 } // namespace kpu
 

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kpu/common/error.h"
@@ -47,6 +49,13 @@ struct SourceOptions {
 // Reads a model by its extension: ".onnx" through the ONNX importer (onnx_importer.h),
 // anything else as a .dfg file. Static inputs are an error for .dfg files.
 Expected<ir::Graph> readGraph(const std::string& path, const SourceOptions& options);
+
+// readDfgGraph and readGraph's ONNX path for a source already in memory (the fuzz targets);
+// `fileName` names it in messages.
+Expected<ir::Graph> parseDfgGraph(std::string_view text, const std::string& fileName,
+                                  std::int64_t batch);
+Expected<ir::Graph> parseOnnxGraph(std::span<const std::uint8_t> bytes, const std::string& fileName,
+                                   const SourceOptions& options);
 
 // Lowers a graph and serializes the program. `path` names the source in messages and the object.
 Expected<CompileResult> compileGraph(ir::Graph graph, const std::string& path,

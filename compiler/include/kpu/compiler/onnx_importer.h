@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,11 @@ struct OnnxImportOptions {
 };
 
 Expected<Graph> importOnnxFile(const std::string& path, const OnnxImportOptions& options = {});
+
+// The same for a serialized ModelProto in memory; `sourceName` stands for the file in messages
+// and external data is resolved against its folder.
+Expected<Graph> importOnnxBytes(std::span<const std::uint8_t> bytes, const std::string& sourceName,
+                                const OnnxImportOptions& options = {});
 
 // The graph inputs of the model at `path` that some operator needs at compile time (they must
 // be given in OnnxImportOptions::staticInputs), in input order.

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "kpu/common/dtype.h"
@@ -33,6 +35,23 @@ inline constexpr std::uint32_t kMaxDepth = 32;
 // without out-of-bounds risk; its semantic consistency is checked by loader/verifier.h.
 Expected<const Program*> verifyStructure(std::span<const std::uint8_t> bytes,
                                          std::string_view sourceName);
+
+// Where a buffer that fails FlatBuffers verification is corrupt. The FlatBuffers Verifier only
+// answers yes or no, so verifyStructure re-verifies the failed buffer piece by piece (the root
+// offset, the root table, each field of it, each element of a vector of tables, each field of
+// that element) and reports the first piece that fails: its byte offset in the file, its table
+// path ("tensors[3].shape", "kernels[0].params", "the root table", "the buffer header") and
+// why, in words ("offset out of bounds: ...", "vector past the end of the buffer: ...",
+// "string not terminated: ...").
+struct CorruptionSite {
+    std::size_t offset = 0;
+    std::string path;
+    std::string reason;
+};
+
+// The first corrupt piece of `bytes`, which must have passed the size and file identifier checks
+// of verifyStructure; nullopt when the buffer verifies.
+std::optional<CorruptionSite> locateCorruption(std::span<const std::uint8_t> bytes);
 
 // Conversions between the object's enums and the toolchain's.
 inline DType toDType(kpu::DType t) {
