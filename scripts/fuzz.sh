@@ -82,12 +82,16 @@ run() { # run TARGET
     dfg) dict=(-dict="$root/tests/fuzz/dfg.dict") ;;
     config-*) dict=(-dict="$root/tests/fuzz/config.dict") ;;
   esac
+  # findings/ holds this campaign's findings only (keep one by copying it to
+  # tests/fuzz/regressions/); the corpus carries over from campaign to campaign.
+  rm -rf "$work/$t/findings"
   mkdir -p "$work/$t/corpus" "$work/$t/findings"
   # -rss_limit_mb / -malloc_limit_mb: a reader that allocates more than 2 GiB for a small input
-  # is a finding too; -timeout: an input that takes 10 s is a hang.
+  # is a finding too; -timeout: an input that takes 10 s is a hang. -fork=1 with -ignore_*:
+  # a finding is written to findings/ and the campaign goes on for its whole time.
   "$build/tests/fuzz/fuzz-$t" "${dict[@]}" -max_total_time="$seconds" -timeout=10 \
-    -rss_limit_mb=2560 -malloc_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$work/$t/findings/" "$work/$t/corpus" "$work/$t/seeds" \
+    -rss_limit_mb=2560 -malloc_limit_mb=2048 -fork=1 -ignore_crashes=1 -ignore_timeouts=1 \
+    -ignore_ooms=1 -artifact_prefix="$work/$t/findings/" "$work/$t/corpus" "$work/$t/seeds" \
     >"$work/$t/log.txt" 2>&1 || true
 }
 pids=()
@@ -98,13 +102,14 @@ for t in "${targets[@]}"; do
 done
 wait
 
-printf '%-12s %12s %8s %8s %8s %s\n' target executions exec/s corpus cov findings
+# Fork mode logs "#<executions>: cov: <edges> ft: <features> corp: <units> exec/s: <rate> ...".
+printf '%-12s %12s %8s %8s %8s %s\n' target executions exec/s corpus edges findings
 for t in "${targets[@]}"; do
-  log=$work/$t/log.txt
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
+  last=$(grep -E '^#[0-9]+: cov:' "$work/$t/log.txt" | tail -1)
+  execs=$(echo "$last" | sed -E 's/^#([0-9]+):.*/\1/')
+  cov=$(echo "$last" | sed -E 's/.* cov: ([0-9]+).*/\1/')
+  rate=$(echo "$last" | sed -E 's/.* exec\/s: ([0-9]+).*/\1/')
   corpus=$(ls "$work/$t/corpus" | wc -l)
   findings=$(ls "$work/$t/findings" | wc -l)
-  printf '%-12s %12s %8s %8s %8s %s\n' "$t" "$execs" "$rate" "$corpus" "$cov" "$findings"
+  printf '%-12s %12s %8s %8s %8s %s\n' "$t" "${execs:-?}" "${rate:-?}" "$corpus" "${cov:-?}" "$findings"
 done

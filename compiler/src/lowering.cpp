@@ -89,6 +89,10 @@ public:
         if (auto r = addTensors(); !r)
             return std::unexpected(r.error());
         addGraphSection();
+        if (program_.graph.empty())
+            return fail("{}: error: the graph has no operations (only inputs, constants and "
+                        "return markers): there is nothing to compile",
+                        options_.sourceFile);
         addGraphSignature();
         placeIntermediates();
         ready_.assign(plan_.tensors.size(), std::nullopt);

@@ -32,6 +32,22 @@ TEST(BadDfg, MalformedFilesGiveFileLineColumnErrors) {
     EXPECT_GE(checked, 12);
 }
 
+TEST(BadDfg, GraphWithoutOperationsIsRefused) {
+    // Found by fuzz-dfg: the compiler wrote an object without a graph section, which the loader
+    // then refused.
+    ScratchDir dir("no-ops");
+    ASSERT_TRUE(writeTextFile(dir.file("g.dfg"),
+                              "DIRECTED\nRUNNING_NODE_ID 1\nNODES 2\n"
+                              "NODE 0 : |x|FUNCTION_ARGUMENT|0|||result_0|tensor<4xf32>\n"
+                              "NODE 1 : |func.return|FUNCTION_RETURN|1|tensor<4xf32>|||\n"
+                              "EDGES 1\nEDGE 0 -> 1 : 0|true|1xi32|32|0,0,0\n"));
+    auto r = runCommand({KPU_COMPILER_EXE, dir.file("g.dfg"), "-o", dir.file("g.kpu")});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_EQ(r.err, dir.file("g.dfg") + ": error: the graph has no operations (only inputs, "
+                                         "constants and return markers): there is nothing to "
+                                         "compile\n");
+}
+
 TEST(BadDfg, MissingFile) {
     auto r = runCommand({KPU_COMPILER_EXE, "/nonexistent/x.dfg", "-o", "/dev/null"});
     EXPECT_EQ(r.exitCode, 1);
