@@ -1,6 +1,7 @@
 #include "kpu/loader/verifier.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <string>
@@ -24,6 +25,8 @@ public:
         : p_(program), source_(source) {}
 
     Expected<void> run() {
+        if (auto r = checkAlignment(); !r)
+            return r;
         if (auto r = checkTensors(); !r)
             return r;
         if (auto r = checkKernels(); !r)
@@ -42,6 +45,32 @@ private:
     std::unexpected<Error> error(fmt::format_string<Args...> format, Args&&... args) const {
         return std::unexpected(Error{fmt::format(
             "{}: error: {}", source_, fmt::format(format, std::forward<Args>(args)...))});
+    }
+
+    // The FlatBuffers Verifier checks the alignment of a vector's length, not of its elements: a
+    // corrupt offset can leave a vector of 8-byte elements ([long]: shapes, ready ops) 4 bytes
+    // off, and everything after reads them in place (as spans). Refused before anything does.
+    Expected<void> checkAlignment() {
+        const auto misaligned = [](const flatbuffers::Vector<std::int64_t>* v) {
+            return v && reinterpret_cast<std::uintptr_t>(v->Data()) % alignof(std::int64_t) != 0;
+        };
+        constexpr std::size_t kAlign = alignof(std::int64_t);
+        for (std::uint32_t i = 0; i < p_.tensors()->size(); ++i)
+            if (const dfx::Tensor& t = *p_.tensors()->Get(i); misaligned(t.shape()))
+                return error("tensors[{}] '{}'.shape: the elements are not {}-byte aligned (a "
+                             "corrupt offset)",
+                             i, t.name()->string_view(), kAlign);
+        for (std::uint32_t i = 0; i < p_.kernels()->size(); ++i)
+            if (const dfx::Kernel& k = *p_.kernels()->Get(i); misaligned(k.input_ready()))
+                return error("kernels[{}] '{}'.input_ready: the elements are not {}-byte aligned "
+                             "(a corrupt offset)",
+                             i, k.name()->string_view(), kAlign);
+        for (std::uint32_t i = 0; p_.static_inputs() && i < p_.static_inputs()->size(); ++i)
+            if (const dfx::StaticInput& s = *p_.static_inputs()->Get(i); misaligned(s.shape()))
+                return error("static_inputs[{}] '{}'.shape: the elements are not {}-byte aligned "
+                             "(a corrupt offset)",
+                             i, s.name()->string_view(), kAlign);
+        return {};
     }
 
     Expected<void> checkTensors() {

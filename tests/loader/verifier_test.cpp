@@ -1,6 +1,7 @@
 // The two-stage object verifier under hostile input: seeded truncations, bit flips and
 // byte overwrites of valid objects. Every mutation is either refused with an error naming
 // the file, or verifies — and then binds and simulates to completion without crashing.
+#include <cstring>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -264,6 +265,52 @@ TEST(VerifierRefusesAttention, TransposeWhosePermIsNotAPermutation) {
     ASSERT_FALSE(verified);
     EXPECT_NE(verified.error().message.find("does not address a dimension"), std::string::npos)
         << verified.error().message;
+}
+
+// A copy of `valid` in which the [long] vector in field `slot` of `table` (a table of `valid`)
+// is moved to the end of the buffer, where its 8-byte elements are 4 bytes off their alignment.
+// The FlatBuffers Verifier accepts this: it checks the alignment of a vector's length only.
+std::vector<std::uint8_t> withMisalignedLongs(const std::vector<std::uint8_t>& valid,
+                                              const flatbuffers::Table* table,
+                                              flatbuffers::voffset_t slot) {
+    const auto* field =
+        reinterpret_cast<const std::uint8_t*>(table) + table->GetOptionalFieldOffset(slot);
+    const auto* vector = table->GetPointer<const flatbuffers::Vector<std::int64_t>*>(slot);
+    const auto* begin = reinterpret_cast<const std::uint8_t*>(vector);
+    const auto* end = vector->Data() + vector->size() * sizeof(std::int64_t);
+    std::vector<std::uint8_t> bytes = valid;
+    const std::size_t moved = bytes.size(); // a multiple of 8: the elements land at 4 mod 8
+    bytes.insert(bytes.end(), begin, end);
+    const auto at = static_cast<std::size_t>(field - valid.data());
+    const auto offset = static_cast<flatbuffers::uoffset_t>(moved - at);
+    std::memcpy(bytes.data() + at, &offset, sizeof offset);
+    return bytes;
+}
+
+TEST(VerifierRefusesMisaligned, VectorsOfLongs) {
+    const auto valid = validObject(test::matmulDfg("g", {8, 20}, {20, 12}, {8, 12}), false);
+    const dfx::Program& p = *dfx::GetProgram(valid.data());
+    ASSERT_EQ(valid.size() % 8, 0u);
+    struct Case {
+        const flatbuffers::Table* table;
+        flatbuffers::voffset_t slot;
+        std::string message;
+    };
+    const Case cases[] = {
+        {reinterpret_cast<const flatbuffers::Table*>(p.tensors()->Get(1)), dfx::Tensor::VT_SHAPE,
+         "m.kpu: error: tensors[1] 'B'.shape: the elements are not 8-byte aligned (a corrupt "
+         "offset)"},
+        {reinterpret_cast<const flatbuffers::Table*>(p.kernels()->Get(0)),
+         dfx::Kernel::VT_INPUT_READY,
+         "m.kpu: error: kernels[0] 'matmul#2'.input_ready: the elements are not 8-byte aligned (a "
+         "corrupt offset)"}};
+    for (const Case& c : cases) {
+        const auto bytes = withMisalignedLongs(valid, c.table, c.slot);
+        ASSERT_TRUE(dfx::verifyStructure(bytes, "m.kpu")); // stage one lets it through
+        auto verified = verifyObject(bytes, "m.kpu");
+        ASSERT_FALSE(verified) << c.message;
+        EXPECT_EQ(verified.error().message, c.message);
+    }
 }
 
 // ---- format 3.0: TileLoops kernels ------------------------------------------------------------
