@@ -37,7 +37,7 @@ if(NOT kpu_sanitizers STREQUAL "")
   add_compile_options(-fsanitize=${kpu_sanitizers} -fno-sanitize-recover=all
                       -fno-omit-frame-pointer)
   add_link_options(-fsanitize=${kpu_sanitizers})
-  if(CMAKE_CXX_COMPILER_ID STREQUAL "GCC")
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     # GCC 12's -Wmaybe-uninitialized misfires on sanitizer-instrumented code (inside <regex>,
     # e.g.); with KPU_WERROR that would stop the build.
     add_compile_options(-Wno-maybe-uninitialized)
