@@ -38,8 +38,10 @@ if(NOT kpu_sanitizers STREQUAL "")
                       -fno-omit-frame-pointer)
   add_link_options(-fsanitize=${kpu_sanitizers})
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-    # GCC 12's -Wmaybe-uninitialized misfires on sanitizer-instrumented code (inside <regex>,
-    # e.g.); with KPU_WERROR that would stop the build.
+    # GCC 12's flow-based warnings misfire on sanitizer-instrumented code (-Wmaybe-uninitialized
+    # inside <regex>, -Wstringop-overflow on a vector resize): they are printed, not errors. The
+    # Release build keeps -Werror, and it compiles the same sources.
+    set(KPU_WERROR OFF) # this configuration only (a normal variable shadows the option)
     add_compile_options(-Wno-maybe-uninitialized)
   endif()
 endif()

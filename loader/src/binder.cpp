@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "kpu/common/shape.h"
+#include "kpu/loader/host_memory.h"
 #include "kpu/schema/kernel_regions.h"
 #include "kpu/simulator/timing.h"
 #include "kpu/simulator/vector_kernels.h"
@@ -101,15 +102,40 @@ struct OpResidencies {
     bool createsOut = false;
 };
 
+// The host memory the binder's tables take per DFX op (counted against the host-memory limit):
+// its residencies, their last uses and completions, and, for the about one residency per op,
+// the residency, its entry in the resident-tile map (a hash node) and its cached block.
+constexpr std::uint64_t kTableBytesPerOp =
+    sizeof(OpResidencies) + sizeof(std::vector<std::uint32_t>) + sizeof(std::uint32_t) +
+    sizeof(Residency) + 2 * (sizeof(TileKey) + 3 * sizeof(void*) + 16);
+// What reserving room for one bound op takes: its header, its dependency offset, three
+// dependencies and a move payload (binding reserves for about three bound ops per DFX op).
+constexpr std::uint64_t kReservedBytesPerBoundOp =
+    sizeof(sim::BoundOp) + 4 * sizeof(std::uint32_t) + sizeof(sim::MoveOp);
+
 class Binder {
 public:
-    Binder(const dfx::Program& program, const KpuConfig& config, std::string_view sourceName)
-        : p_(program), config_(config), source_(sourceName) {}
+    Binder(const dfx::Program& program, const KpuConfig& config, std::string_view sourceName,
+           std::uint64_t hostMemoryLimit)
+        : p_(program), config_(config), source_(sourceName), hostMemoryLimit_(hostMemoryLimit) {}
 
     Expected<sim::Schedule> run() {
+        // The binder's tables take kTableBytesPerOp per DFX op whatever the hardware: a program
+        // whose tables alone pass the limit is refused before they are allocated.
+        const std::uint64_t dfxOps = p_.ops()->size();
+        tableBytes_ = dfxOps * kTableBytesPerOp;
+        if (auto r =
+                checkHostMemoryLimit(tableBytes_, hostMemoryLimit_,
+                                     fmt::format("binding the program's {} ops", dfxOps), source_);
+            !r)
+            return std::unexpected(r.error());
         // Bound ops are a few per DFX op: reserving address space up front spares the copies of
-        // growing vectors of millions of ops (pages are only touched as ops are added).
-        const std::size_t expected = std::size_t{p_.ops()->size()} * 3 + 16;
+        // growing vectors of millions of ops (pages are only touched as ops are added). The
+        // reservation stays within the limit; bindOps checks the schedule as it grows.
+        const std::uint64_t reservable =
+            (hostMemoryLimit_ - tableBytes_) / kReservedBytesPerBoundOp;
+        const std::size_t expected =
+            static_cast<std::size_t>(std::min<std::uint64_t>(dfxOps * 3 + 16, reservable));
         schedule_.ops.reserve(expected);
         schedule_.depOffsets.reserve(expected + 1);
         schedule_.deps.reserve(expected * 3);
@@ -706,6 +732,14 @@ private:
                     "{}: the bound schedule exceeds {} ops at DFX op {} of {}; the program is too "
                     "large to simulate at L1 granularity",
                     opLabel(i), kMaxBoundOps, i, ops.size());
+            if (auto fits = checkHostMemoryLimit(
+                    tableBytes_ + schedule_.hostBytes(), hostMemoryLimit_,
+                    fmt::format("binding the program's {} ops ({} bound ops by DFX op {}, and "
+                                "counting)",
+                                ops.size(), schedule_.ops.size(), i),
+                    source_);
+                !fits)
+                return fits;
         }
         return {};
     }
@@ -1069,6 +1103,8 @@ private:
     const dfx::Program& p_;
     const KpuConfig& config_;
     std::string_view source_;
+    std::uint64_t hostMemoryLimit_;
+    std::uint64_t tableBytes_ = 0; // the per-DFX-op tables, counted against the limit
     sim::Schedule schedule_;
     std::vector<TensorInfo> tensors_;
     std::vector<NextFitAllocator> allocators_; // L3, L2, L1
@@ -1125,8 +1161,8 @@ std::uint32_t l1StreamChunk(const KpuConfig& config, sim::Dataflow dataflow,
 }
 
 Expected<sim::Schedule> bindProgram(const dfx::Program& program, const KpuConfig& config,
-                                    std::string_view sourceName) {
-    return Binder(program, config, sourceName).run();
+                                    std::string_view sourceName, std::uint64_t hostMemoryLimit) {
+    return Binder(program, config, sourceName, hostMemoryLimit).run();
 }
 
 } // namespace kpu::loader

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 
 #include "kpu/common/file_io.h"
 #include "kpu/common/float_convert.h"
@@ -70,14 +69,15 @@ double weightScale(const dfx::Program& program, std::uint32_t tensor) {
 
 } // namespace
 
-Expected<LoadedObject> loadObject(const std::string& path) {
+Expected<LoadedObject> loadObject(const std::string& path, std::uint64_t hostMemoryLimit) {
     auto bytes = readBinaryFile(path);
     if (!bytes)
         return std::unexpected(bytes.error());
-    return loadObjectBytes(std::move(*bytes), path);
+    return loadObjectBytes(std::move(*bytes), path, hostMemoryLimit);
 }
 
-Expected<LoadedObject> loadObjectBytes(std::vector<std::uint8_t> bytes, const std::string& path) {
+Expected<LoadedObject> loadObjectBytes(std::vector<std::uint8_t> bytes, const std::string& path,
+                                       std::uint64_t hostMemoryLimit) {
     LoadedObject object;
     object.path = path;
     object.bytes = std::move(bytes);
@@ -87,7 +87,7 @@ Expected<LoadedObject> loadObjectBytes(std::vector<std::uint8_t> bytes, const st
     object.stored = *program;
     object.program = *program;
     if (hasTileLoops(**program)) {
-        auto expanded = expandProgram(object.bytes, path);
+        auto expanded = expandProgram(object.bytes, path, hostMemoryLimit);
         if (!expanded)
             return std::unexpected(expanded.error());
         object.expanded = std::move(*expanded);
@@ -201,54 +201,6 @@ std::vector<bool> externallyVisible(const dfx::Program& program) {
     for (std::uint32_t t = 0; t < tensors.size(); ++t)
         visible[t] = visibleRoot[root(t)];
     return visible;
-}
-
-std::uint64_t HostMemoryNeed::total() const {
-    return saturatingAdd(saturatingAdd(simulatedExternal, hostTensors), reference);
-}
-
-HostMemoryNeed hostMemoryNeeded(const dfx::Program& program, const sim::Schedule& schedule,
-                                bool verify) {
-    HostMemoryNeed need;
-    // The external arena is reserved, not committed: only the pages tensors occupy count.
-    for (std::uint32_t t = 0; t < schedule.tensors.size() && t < program.tensors()->size(); ++t)
-        if (program.tensors()->Get(t)->alias_of() < 0)
-            need.simulatedExternal =
-                saturatingAdd(need.simulatedExternal, schedule.tensors[t].bytes);
-    // Saturating sums: each tensor is at most 2^48 bytes (verifier), but an object may have
-    // millions of them.
-    for (const dfx::Tensor* t : *program.tensors()) {
-        const auto elements =
-            static_cast<std::uint64_t>(elementCount(dfx::tensorShape(*t)).value_or(0));
-        if (t->alias_of() < 0)
-            need.hostTensors =
-                saturatingAdd(need.hostTensors, elements * dtypeSize(dfx::fromDType(t->dtype())));
-        if (verify)
-            need.reference = saturatingAdd(need.reference, elements * sizeof(double));
-    }
-    return need;
-}
-
-std::optional<std::uint64_t> availableHostMemory() {
-    std::ifstream meminfo("/proc/meminfo");
-    std::string key;
-    std::uint64_t kib = 0;
-    std::string unit;
-    while (meminfo >> key >> kib >> unit)
-        if (key == "MemAvailable:")
-            return kib * 1024;
-    return std::nullopt;
-}
-
-Expected<void> checkHostMemory(const HostMemoryNeed& need, std::uint64_t available,
-                               std::string_view sourceName) {
-    if (need.total() <= available)
-        return {};
-    return fail("{}: error: a functional run needs {} of host memory (simulated external memory "
-                "{}, host copies of tensors {}, reference executor {}); this machine has {} "
-                "available (--timing-only needs none of it; --no-verify saves the reference's)",
-                sourceName, formatBytes(need.total()), formatBytes(need.simulatedExternal),
-                formatBytes(need.hostTensors), formatBytes(need.reference), formatBytes(available));
 }
 
 Expected<void> checkOutputNames(const dfx::Program& program,

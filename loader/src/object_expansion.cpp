@@ -56,7 +56,8 @@ HugePageAllocator hugePageAllocator;
 // new ops and dependency vectors, written in place by the generator. Nothing is unpacked or
 // re-serialised, and the big vectors are written once.
 Expected<flatbuffers::DetachedBuffer> expandProgram(std::span<const std::uint8_t> object,
-                                                    std::string_view sourceName) {
+                                                    std::string_view sourceName,
+                                                    std::uint64_t hostMemoryLimit) {
     const dfx::Program& program = *dfx::GetProgram(object.data());
     // The verifier has decoded and counted every TileLoops kernel; their op ranges come in
     // kernel order, and the stored ops fill the positions between them.
@@ -74,6 +75,11 @@ Expected<flatbuffers::DetachedBuffer> expandProgram(std::span<const std::uint8_t
     const std::uint64_t padding = (8 - object.size() % 8) % 8;
     const std::uint64_t size = object.size() + padding + opCount * sizeof(dfx::Op) +
                                (opCount + 1 + depCount) * sizeof(std::uint32_t) + 1024;
+    if (auto r = checkHostMemoryLimit(size, hostMemoryLimit,
+                                      fmt::format("expanding the program to {} ops", opCount),
+                                      sourceName);
+        !r)
+        return std::unexpected(r.error());
     if (size >= FLATBUFFERS_MAX_BUFFER_SIZE)
         return fail("{}: error: the expanded program would take {} bytes, more than a FlatBuffer "
                     "holds",

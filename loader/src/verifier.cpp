@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kpu/common/shape.h"
+#include "kpu/common/utf8.h"
 #include "kpu/schema/kernel_regions.h"
 #include "kpu/schema/tile_loops.h"
 
@@ -25,6 +26,8 @@ public:
         : p_(program), source_(source) {}
 
     Expected<void> run() {
+        if (auto r = checkText(); !r)
+            return r;
         if (auto r = checkAlignment(); !r)
             return r;
         if (auto r = checkTensors(); !r)
@@ -45,6 +48,36 @@ private:
     std::unexpected<Error> error(fmt::format_string<Args...> format, Args&&... args) const {
         return std::unexpected(Error{fmt::format(
             "{}: error: {}", source_, fmt::format(format, std::forward<Args>(args)...))});
+    }
+
+    // Every string is UTF-8: names reach messages, terminals and JSON reports. Checked first, so
+    // that no later message quotes a name that is not (neither does this one).
+    Expected<void> checkText() const {
+        std::optional<std::string> bad; // the first string that is not, and where it is
+        const auto check = [&](const flatbuffers::String* s, const auto& field) {
+            if (bad || !s)
+                return;
+            if (const auto at = firstInvalidUtf8(s->string_view()))
+                bad = fmt::format("{}: not valid UTF-8 (byte {} of {})", field(), *at, s->size());
+        };
+        const auto named = [](std::string_view field) { return [=] { return field; }; };
+        check(p_.producer(), named("producer"));
+        check(p_.source_graph(), named("source_graph"));
+        check(p_.source_file(), named("source_file"));
+        if (p_.hints())
+            check(p_.hints()->target_config(), named("hints.target_config"));
+        for (std::uint32_t i = 0; i < p_.tensors()->size(); ++i)
+            check(p_.tensors()->Get(i)->name(), [&] { return fmt::format("tensors[{}].name", i); });
+        for (std::uint32_t i = 0; i < p_.kernels()->size(); ++i)
+            check(p_.kernels()->Get(i)->name(), [&] { return fmt::format("kernels[{}].name", i); });
+        for (std::uint32_t i = 0; p_.static_inputs() && i < p_.static_inputs()->size(); ++i)
+            check(p_.static_inputs()->Get(i)->name(),
+                  [&] { return fmt::format("static_inputs[{}].name", i); });
+        for (std::uint32_t i = 0; p_.graph() && i < p_.graph()->size(); ++i)
+            check(p_.graph()->Get(i)->name(), [&] { return fmt::format("graph[{}].name", i); });
+        if (bad)
+            return error("{}", *bad);
+        return {};
     }
 
     // The FlatBuffers Verifier checks the alignment of a vector's length, not of its elements: a

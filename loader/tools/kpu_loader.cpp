@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -48,6 +49,7 @@ struct Options {
     std::uint64_t seed = 1;
     bool verify = true, dryRun = false, json = false, profile = false, timingOnly = false;
     bool copyMoves = false;
+    std::optional<std::uint64_t> maxHostMemory; // bytes; default: MemAvailable
     unsigned threads = std::max(1u, std::thread::hardware_concurrency());
 };
 
@@ -69,12 +71,20 @@ int run(const Options& o) {
     auto expectArgs = readValueArgs(o.expectSpecs, "--expect");
     if (!expectArgs)
         return report(expectArgs.error());
-    auto object = kpu::loader::loadObject(o.objectPath);
+    // What this run may spend of the host's memory (host_memory.h): the expansion, the bound
+    // schedule and a functional run's values, each refused past what the earlier steps left.
+    std::uint64_t hostMemoryLeft = o.maxHostMemory.value_or(
+        kpu::loader::availableHostMemory().value_or(kpu::loader::kNoHostMemoryLimit));
+    auto spend = [&](std::uint64_t bytes) { hostMemoryLeft -= std::min(hostMemoryLeft, bytes); };
+    auto object = kpu::loader::loadObject(o.objectPath, hostMemoryLeft);
     if (!object)
         return report(object.error());
-    auto schedule = kpu::loader::bindProgram(*object->program, *config, o.objectPath);
+    spend(object->expanded.size());
+    auto schedule =
+        kpu::loader::bindProgram(*object->program, *config, o.objectPath, hostMemoryLeft);
     if (!schedule)
         return report(schedule.error());
+    spend(schedule->hostBytes());
     if (o.dryRun) {
         std::cout << kpu::loader::formatSchedule(*object->program, *schedule, *config);
         return 0;
@@ -90,9 +100,9 @@ int run(const Options& o) {
         return report(expected.error());
     // A functional run holds every tensor in host memory: refuse one that cannot fit before
     // allocating any of it.
-    if (const auto available = kpu::loader::availableHostMemory(); available && !o.timingOnly) {
+    if (!o.timingOnly) {
         const auto need = kpu::loader::hostMemoryNeeded(*object->program, *schedule, o.verify);
-        if (auto r = kpu::loader::checkHostMemory(need, *available, o.objectPath); !r)
+        if (auto r = kpu::loader::checkHostMemory(need, hostMemoryLeft, o.objectPath); !r)
             return report(r.error());
     }
     // A timing-only run needs no values: its cycles do not depend on them.
@@ -213,6 +223,11 @@ int main(int argc, char** argv) {
                    "cycles and traces do not depend on it")
         ->check(CLI::Range(1u, 1024u))
         ->default_str("all cores");
+    app.add_option("--max-host-memory", o.maxHostMemory,
+                   "the most host memory the run may take for the program's ops (expansion, "
+                   "bound schedule) and, in a functional run, its values, e.g. 4GiB or 512MiB; "
+                   "default: what the machine has available (MemAvailable)")
+        ->transform(CLI::AsSizeValue(false));
     app.add_flag("--copy-moves", o.copyMoves,
                  "copy every move's bytes through the simulated memories, as the hardware does "
                  "(default: loads of inputs and constants are read in place; the same results)");

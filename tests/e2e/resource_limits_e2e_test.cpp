@@ -64,6 +64,39 @@ TEST(ResourceLimits, LoaderRefusesAnObjectForABiggerKpuBeforeAllocating) {
                          "2 bank(s) of 1.0 GiB and 2.0 GiB is still free\n");
 }
 
+// --max-host-memory bounds what the run spends on the program's ops and values: refused with the
+// step that passes it, run within it.
+TEST(ResourceLimits, LoaderKeepsItsHostMemoryWithinMaxHostMemory) {
+    ScratchDir dir("limits-host");
+    ASSERT_TRUE(
+        writeTextFile(dir.file("g.dfg"), matmulDfg("g", {512, 512}, {512, 512}, {512, 512})));
+    auto compiled = runCommand({KPU_COMPILER_EXE, dir.file("g.dfg"), "-o", dir.file("g.kpu")});
+    ASSERT_EQ(compiled.exitCode, 0) << compiled.err;
+    auto expansion = runCommand({KPU_LOADER_EXE, dir.file("g.kpu"), "--max-host-memory", "4KiB"});
+    EXPECT_EQ(expansion.exitCode, 1);
+    EXPECT_FALSE(expansion.crashed);
+    EXPECT_TRUE(expansion.err.starts_with(dir.file("g.kpu") + ": error: expanding the program to "))
+        << expansion.err;
+    EXPECT_NE(expansion.err.find("; 4.0 KiB is left under the limit (--max-host-memory"),
+              std::string::npos)
+        << expansion.err;
+    // 6 MiB holds the expansion and the bound schedule (1793 ops) but not the run's values
+    // (3 x 1 MiB of tensors, as many host copies and twice that for the reference's doubles).
+    auto values = runCommand({KPU_LOADER_EXE, dir.file("g.kpu"), "--max-host-memory", "6MiB"});
+    EXPECT_EQ(values.exitCode, 1);
+    EXPECT_TRUE(values.err.starts_with(dir.file("g.kpu") + ": error: a functional run needs "))
+        << values.err;
+    auto timing = runCommand(
+        {KPU_LOADER_EXE, dir.file("g.kpu"), "--max-host-memory", "6MiB", "--timing-only"});
+    EXPECT_EQ(timing.exitCode, 0) << timing.err;
+    auto ran = runCommand({KPU_LOADER_EXE, dir.file("g.kpu"), "--max-host-memory", "256MiB"});
+    EXPECT_EQ(ran.exitCode, 0) << ran.err;
+    auto bad = runCommand({KPU_LOADER_EXE, dir.file("g.kpu"), "--max-host-memory", "lots"});
+    EXPECT_NE(bad.exitCode, 0);
+    EXPECT_FALSE(bad.crashed);
+    EXPECT_NE(bad.err.find("--max-host-memory"), std::string::npos) << bad.err;
+}
+
 TEST(ResourceLimits, ShapesWhoseSizeOverflowsAreRefusedByTheReader) {
     ScratchDir dir("limits-overflow");
     ASSERT_TRUE(writeTextFile(dir.file("g.dfg"), matmulDfg("g", {4294967296, 4294967296},

@@ -23,6 +23,9 @@ namespace {
 // simulated; the binder and verifier still see them.
 constexpr std::size_t kMaxFuzzBoundOps = 100'000;
 constexpr std::uint64_t kMaxFuzzMacs = std::uint64_t{1} << 22;
+// The loader's host-memory limit for a program's ops (expansion, then binding), as kpu-loader
+// has one: objects that describe millions of ops are refused by it, not run out of memory.
+constexpr std::uint64_t kOpsMemoryLimit = std::uint64_t{64} << 20;
 
 // A broken invariant: the reader accepted the input, and what it produced is wrong.
 [[noreturn]] void invariantBroken(std::string_view what, std::string_view detail) {
@@ -73,11 +76,14 @@ void onnxModel(Bytes input) {
 }
 
 void object(Bytes input) {
-    auto loaded = loader::loadObjectBytes({input.begin(), input.end()}, "fuzz.kpu");
+    auto loaded =
+        loader::loadObjectBytes({input.begin(), input.end()}, "fuzz.kpu", kOpsMemoryLimit);
     if (!loaded)
         return;
     const KpuConfig config = fuzzConfig();
-    auto schedule = loader::bindProgram(*loaded->program, config, loaded->path);
+    auto schedule = loader::bindProgram(
+        *loaded->program, config, loaded->path,
+        kOpsMemoryLimit - std::min<std::uint64_t>(loaded->expanded.size(), kOpsMemoryLimit));
     if (!schedule || schedule->ops.size() > kMaxFuzzBoundOps)
         return;
     auto inputs = loader::prepareInputs(*loaded->program, {}, 1, loaded->path);

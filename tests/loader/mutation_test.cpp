@@ -164,15 +164,20 @@ namespace {
 // legitimately hold: the small configuration has 2 x 16 MiB of external memory, so the tensors
 // the binder places total at most 32 MiB, and the loader holds the inputs, the values read back
 // from the simulation and the reference executor's copy of every tensor in double (twice the
-// bytes of f32 tensors): about 130 MiB at most for f32 programs. The binder keeps about 1 KB per
-// program op, 100 MiB for the kMaxRunOps ops a mutant may have (the FINDING below). Together
-// they stay under 256 MiB; the campaign's largest mutant holds about 45 MiB, the seeds at most
-// 4 MiB. (A program of 32 MiB of 1-byte f8 tensors could need more, 8 bytes per element in the
-// reference; no seed comes near.) The simulator's memories are not heap: they are mmap'd arenas
-// sized by the configuration (bounded by the small one), which the cap does not count. Nor does
-// operator new see the expansion of TileLoops kernels of 2 MiB or more, which
+// bytes of f32 tensors): about 130 MiB at most for f32 programs. The program's ops (expansion,
+// binder tables, bound schedule) take at most kOpsMemoryLimit, which the loader enforces.
+// Together they stay under 256 MiB; the campaign's largest mutant holds about 45 MiB, the seeds
+// at most 4 MiB. (A program of 32 MiB of 1-byte f8 tensors could need more, 8 bytes per element
+// in the reference; no seed comes near.) The simulator's memories are not heap: they are mmap'd
+// arenas sized by the configuration (bounded by the small one), which the cap does not count.
+// Nor does operator new see the expansion of TileLoops kernels of 2 MiB or more, which
 // object_expansion.cpp takes with aligned_alloc: runMutant adds that buffer's size by hand.
 constexpr std::size_t kHeapCap = std::size_t{256} << 20;
+
+// The host-memory limit the loader gets for a mutant's ops (loadObjectBytes, then bindProgram
+// with what the expansion left), as kpu-loader gets MemAvailable. Mutants of millions of ops
+// (a 3 KB object whose L2 tile is [1,1,1,1] expands to 8 million) are refused by it.
+constexpr std::uint64_t kOpsMemoryLimit = std::uint64_t{96} << 20;
 
 // Work bounds of fuzz_targets.cpp: bigger (valid) programs are bound but not simulated, and
 // only programs of at most kMaxFunctionalMacs multiply-accumulates run functionally.
@@ -212,11 +217,11 @@ KpuConfig smallConfig() {
 // Refused by the verifier (stages one and two, and the expansion), by the binder, or by a later
 // step (inputs, simulation); bound but too big to simulate; simulated for timing only; run
 // functionally, then the reference executor refused the graph section; run and compared with
-// the reference; not run (a FINDING, below).
-enum class Outcome { Verifier, Binder, Other, BoundOnly, TimingOnly, Reference, Ran, Excluded };
-constexpr std::size_t kOutcomes = 8;
+// the reference. Refusals by the host-memory limit count for the step that refused.
+enum class Outcome { Verifier, Binder, Other, BoundOnly, TimingOnly, Reference, Ran };
+constexpr std::size_t kOutcomes = 7;
 constexpr std::array<std::string_view, kOutcomes> kOutcomeNames{
-    "verifier", "binder", "other", "bound-only", "timing", "reference", "ran", "excluded"};
+    "verifier", "binder", "other", "bound-only", "timing", "reference", "ran"};
 
 struct MutantRun {
     Outcome outcome = Outcome::Verifier;
@@ -230,32 +235,11 @@ bool namesTheSource(const std::string& message) {
     return message.starts_with(std::string(kSourceName) + ": ");
 }
 
-// FINDING (binder.cpp, and the 2^24-op limit of tile_loops.h): the verifier admits programs of
-// up to kMaxProgramOps = 2^24 ops, and the loader's memory grows with them: the expansion of
-// TileLoops kernels takes about 56 bytes per op, bindProgram about 1 KB (and 5 to 10 us) per op,
-// with no budget of its own. A 3 to 6 KB mutant whose L2 tile is [1,1,1,1] expands to 0.3 to 8
-// million ops: binding 330 000 ops takes 322 MiB, 1 million 990 MiB and 11 s, 8 million asks
-// for 2.9 GB in one allocation (/tmp/mutation-findings/binder-memory-*.kpu;
-// Mutation.ReplaysAKeptMutant replays one without this exclusion). Until the loader bounds
-// this, a mutant the verifier accepts with more than kMaxRunOps ops is verified only (the
-// "excluded" column).
-constexpr std::uint64_t kMaxRunOps = 100'000;
-
-// The program's ops once its TileLoops kernels are expanded (of a verified object).
-std::uint64_t programOps(const dfx::Program& program) {
-    std::uint64_t ops = program.ops()->size();
-    for (const dfx::Kernel* k : *program.kernels())
-        if (k->ops_encoding() == dfx::OpsEncoding::TileLoops)
-            ops += k->op_count();
-    return ops;
-}
-
 // The steps kpu-loader takes, with the bounds of the fuzz target. A refusal's message must start
 // with the object's name; simulate, which is not given the name, must still say something.
 // `step` follows the steps, so that an exception is charged to the one that threw.
-Outcome loadBindAndRun(std::vector<std::uint8_t> bytes, std::uint64_t seed, bool excludeBig,
-                       Outcome& step, std::string& refusal, std::string& problem,
-                       std::size_t& untracked) {
+Outcome loadBindAndRun(std::vector<std::uint8_t> bytes, std::uint64_t seed, Outcome& step,
+                       std::string& refusal, std::string& problem, std::size_t& untracked) {
     auto refused = [&](Outcome outcome, const std::string& message, bool named) {
         refusal = message;
         if (message.empty() || (named && !namesTheSource(message)))
@@ -263,10 +247,7 @@ Outcome loadBindAndRun(std::vector<std::uint8_t> bytes, std::uint64_t seed, bool
         return outcome;
     };
     step = Outcome::Verifier;
-    if (auto verified = verifyObject(bytes, kSourceName);
-        excludeBig && verified && programOps(**verified) > kMaxRunOps)
-        return Outcome::Excluded;
-    auto loaded = loadObjectBytes(std::move(bytes), std::string(kSourceName));
+    auto loaded = loadObjectBytes(std::move(bytes), std::string(kSourceName), kOpsMemoryLimit);
     if (!loaded)
         return refused(Outcome::Verifier, loaded.error().message, true);
     if (loaded->expanded.size() >= (std::size_t{2} << 20)) // aligned_alloc: not counted
@@ -281,7 +262,9 @@ Outcome loadBindAndRun(std::vector<std::uint8_t> bytes, std::uint64_t seed, bool
         }
     const KpuConfig config = smallConfig();
     step = Outcome::Binder;
-    auto schedule = bindProgram(program, config, kSourceName);
+    auto schedule = bindProgram(
+        program, config, kSourceName,
+        kOpsMemoryLimit - std::min<std::uint64_t>(loaded->expanded.size(), kOpsMemoryLimit));
     if (!schedule)
         return refused(Outcome::Binder, schedule.error().message, true);
     if (schedule->ops.size() > kMaxBoundOps)
@@ -311,8 +294,8 @@ Outcome loadBindAndRun(std::vector<std::uint8_t> bytes, std::uint64_t seed, bool
     return Outcome::Ran;
 }
 
-MutantRun runMutant(std::vector<std::uint8_t> bytes, std::uint64_t seed, std::size_t cap = kHeapCap,
-                    bool excludeBig = true) {
+MutantRun runMutant(std::vector<std::uint8_t> bytes, std::uint64_t seed,
+                    std::size_t cap = kHeapCap) {
     MutantRun run;
     const auto start = std::chrono::steady_clock::now();
     {
@@ -320,8 +303,8 @@ MutantRun runMutant(std::vector<std::uint8_t> bytes, std::uint64_t seed, std::si
         std::size_t untracked = 0;
         Outcome step = Outcome::Verifier;
         try {
-            run.outcome = loadBindAndRun(std::move(bytes), seed, excludeBig, step, run.refusal,
-                                         run.problem, untracked);
+            run.outcome =
+                loadBindAndRun(std::move(bytes), seed, step, run.refusal, run.problem, untracked);
         } catch (const std::bad_alloc&) {
             run.outcome = step;
             run.problem = "std::bad_alloc";
@@ -1539,9 +1522,8 @@ TEST(MutationSeeds, HeapIsCountedAndCapped) {
     ::operator delete[](aligned, std::align_val_t{64});
 }
 
-// Replays one object, e.g. a mutant the campaign kept, without the exclusion of big programs:
-// KPU_MUTATION_REPLAY=<file.kpu> (and KPU_MUTATION_CAP_MIB=<n> to measure one above the cap).
-// Skipped without it.
+// Replays one object, e.g. a mutant the campaign kept: KPU_MUTATION_REPLAY=<file.kpu> (and
+// KPU_MUTATION_CAP_MIB=<n> to measure one above the cap). Skipped without it.
 TEST(Mutation, ReplaysAKeptMutant) {
     const char* path = std::getenv("KPU_MUTATION_REPLAY");
     if (!path)
@@ -1549,8 +1531,7 @@ TEST(Mutation, ReplaysAKeptMutant) {
     auto bytes = readBinaryFile(path);
     ASSERT_TRUE(bytes) << bytes.error().message;
     const char* capMiB = std::getenv("KPU_MUTATION_CAP_MIB");
-    const MutantRun run =
-        runMutant(*bytes, 1, capMiB ? std::stoull(capMiB) << 20 : kHeapCap, false);
+    const MutantRun run = runMutant(*bytes, 1, capMiB ? std::stoull(capMiB) << 20 : kHeapCap);
     std::cout << path << ": " << kOutcomeNames[static_cast<std::size_t>(run.outcome)]
               << ", peak heap " << mebibytes(run.peakBytes) << ", " << run.seconds * 1e3 << " ms\n"
               << run.refusal << '\n';

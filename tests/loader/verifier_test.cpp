@@ -287,6 +287,25 @@ std::vector<std::uint8_t> withMisalignedLongs(const std::vector<std::uint8_t>& v
     return bytes;
 }
 
+// Every string of an object must be UTF-8; the message names the field and the byte, and does
+// not quote the string.
+TEST_F(VerifierRefuses, StringsThatAreNotUtf8) {
+    EXPECT_EQ(refusal([](dfx::ProgramT& p) { p.tensors[1]->name = "conv\xff"; }),
+              "m.kpu: error: tensors[1].name: not valid UTF-8 (byte 4 of 5)");
+    EXPECT_EQ(refusal([](dfx::ProgramT& p) { p.kernels[0]->name = "\xc3("; }),
+              "m.kpu: error: kernels[0].name: not valid UTF-8 (byte 0 of 2)");
+    EXPECT_EQ(refusal([](dfx::ProgramT& p) { p.graph[2]->name = "a\xed\xa0\x80"; }),
+              "m.kpu: error: graph[2].name: not valid UTF-8 (byte 1 of 4)"); // a surrogate
+    EXPECT_EQ(refusal([](dfx::ProgramT& p) { p.producer = "\x80"; }),
+              "m.kpu: error: producer: not valid UTF-8 (byte 0 of 1)");
+    EXPECT_EQ(refusal([](dfx::ProgramT& p) { p.source_file = "caf\xe9.dfg"; }),
+              "m.kpu: error: source_file: not valid UTF-8 (byte 3 of 8)");
+    EXPECT_EQ(refusal([](dfx::ProgramT& p) { p.hints->target_config = "\xf5"; }),
+              "m.kpu: error: hints.target_config: not valid UTF-8 (byte 0 of 1)");
+    // Well-formed UTF-8 of any script is a name like any other.
+    EXPECT_EQ(refusal([](dfx::ProgramT& p) { p.source_graph = "réseau_神经"; }), "accepted");
+}
+
 TEST(VerifierRefusesMisaligned, VectorsOfLongs) {
     const auto valid = validObject(test::matmulDfg("g", {8, 20}, {20, 12}, {8, 12}), false);
     const dfx::Program& p = *dfx::GetProgram(valid.data());

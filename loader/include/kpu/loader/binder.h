@@ -18,13 +18,12 @@
 
 #include "kpu/common/error.h"
 #include "kpu/common/hw_config.h"
+#include "kpu/loader/host_memory.h"
 #include "kpu/schema/object.h"
 #include "kpu/simulator/schedule.h"
 
 namespace kpu::loader {
 
-// `program` must have passed verifyObject. Errors name the object and what does not fit:
-// "m.kpu: error: tensor 'W' needs 2.0 GiB of external memory; the config has 1.0 GiB free".
 // Which MatMul dimensions (0 = M, 1 = N, 2 = K) a dataflow maps onto the array's rows, its
 // columns and the stream: output-stationary {M, N, K}, weight-stationary {K, N, M},
 // input-stationary {K, M, N}.
@@ -38,7 +37,14 @@ std::uint32_t l1StreamChunk(const KpuConfig& config, sim::Dataflow dataflow,
                             std::uint32_t aElementBytes, std::uint32_t bElementBytes,
                             std::uint32_t outElementBytes, std::uint32_t extent);
 
+// `program` must have passed verifyObject. Errors name the object and what does not fit:
+// "m.kpu: error: tensor 'W' needs 2.0 GiB of external memory; the config has 1.0 GiB free".
+// The binder's tables and the schedule it builds may take at most `hostMemoryLimit` bytes of
+// host memory (host_memory.h): a program that would take more is refused ("m.kpu: error:
+// binding the program's 8388608 ops needs 2.1 GiB of host memory; the limit is 1.0 GiB"), before
+// its tables are allocated when they alone would pass it, else when the schedule passes it.
 Expected<sim::Schedule> bindProgram(const dfx::Program& program, const KpuConfig& config,
-                                    std::string_view sourceName);
+                                    std::string_view sourceName,
+                                    std::uint64_t hostMemoryLimit = kNoHostMemoryLimit);
 
 } // namespace kpu::loader

@@ -15,6 +15,7 @@
 
 #include "kpu/common/error.h"
 #include "kpu/common/hw_config.h"
+#include "kpu/loader/host_memory.h"
 #include "kpu/loader/host_tensor.h"
 #include "kpu/loader/io_binding.h"
 #include "kpu/loader/reference_executor.h"
@@ -40,9 +41,13 @@ struct LoadedObject {
     LoadedObject& operator=(LoadedObject&&) = default;
 };
 
-Expected<LoadedObject> loadObject(const std::string& path);
+// Reads and verifies an object, and expands its TileLoops kernels within `hostMemoryLimit`
+// (host_memory.h).
+Expected<LoadedObject> loadObject(const std::string& path,
+                                  std::uint64_t hostMemoryLimit = kNoHostMemoryLimit);
 // The same for object bytes already in memory; `path` names them in messages.
-Expected<LoadedObject> loadObjectBytes(std::vector<std::uint8_t> bytes, const std::string& path);
+Expected<LoadedObject> loadObjectBytes(std::vector<std::uint8_t> bytes, const std::string& path,
+                                       std::uint64_t hostMemoryLimit = kNoHostMemoryLimit);
 
 // Values for every Input and Constant tensor, indexed like the program's tensors (other tensors
 // stay empty), in this order of precedence:
@@ -58,29 +63,6 @@ Expected<std::vector<HostTensor>> prepareInputs(const dfx::Program& program,
                                                 const std::map<std::string, HostTensor>& values,
                                                 std::uint64_t seed,
                                                 std::string_view sourceName = "object");
-
-// The host memory a functional run takes, estimated from the bound schedule before anything is
-// allocated: the simulated external memory the tensors occupy (the arena is only reserved),
-// the host copies of inputs, constants and read-back tensors, and the reference executor's
-// values (8 bytes per element) when outputs are verified.
-struct HostMemoryNeed {
-    std::uint64_t simulatedExternal = 0;
-    std::uint64_t hostTensors = 0;
-    std::uint64_t reference = 0;
-    std::uint64_t total() const; // saturating
-};
-HostMemoryNeed hostMemoryNeeded(const dfx::Program& program, const sim::Schedule& schedule,
-                                bool verify);
-
-// The host memory available to a new allocation (MemAvailable of /proc/meminfo); nullopt when
-// it cannot be read.
-std::optional<std::uint64_t> availableHostMemory();
-
-// Refuses a functional run whose need exceeds `available`, naming what takes the memory:
-// "m.kpu: error: a functional run needs 30.0 GiB of host memory (...); this machine has
-// 22.0 GiB available (--timing-only needs none of it)".
-Expected<void> checkHostMemory(const HostMemoryNeed& need, std::uint64_t available,
-                               std::string_view sourceName);
 
 struct SimulationResult {
     sim::RunStats stats;

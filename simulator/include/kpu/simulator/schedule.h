@@ -212,6 +212,17 @@ struct Schedule {
     std::span<const std::uint32_t> depsOf(std::size_t i) const {
         return std::span(deps).subspan(depOffsets[i], depOffsets[i + 1] - depOffsets[i]);
     }
+
+    // The host memory the schedule's vectors hold (their capacities), what the loader's memory
+    // limit counts while binding. A vector op's operands are counted as two per op (most have
+    // one or two inputs; summing them exactly would cost a pass over every op).
+    std::uint64_t hostBytes() const {
+        return ops.capacity() * sizeof(BoundOp) +
+               (depOffsets.capacity() + deps.capacity()) * sizeof(std::uint32_t) +
+               moves.capacity() * sizeof(MoveOp) + arrays.capacity() * sizeof(ArrayOp) +
+               vectorOps.capacity() * (sizeof(VectorOp) + 2 * sizeof(VectorOperand)) +
+               tensors.capacity() * sizeof(TensorPlacement);
+    }
 };
 
 } // namespace kpu::sim
