@@ -88,7 +88,8 @@ Expected<void> Simulator::writeExternal(std::uint64_t offset, std::span<const st
     if (offset > ext.capacity() || bytes.size() > ext.capacity() - offset)
         return fail("write of {} bytes at external address {:#x} is out of range", bytes.size(),
                     offset);
-    std::memcpy(levels_[0]->data() + offset, bytes.data(), bytes.size());
+    if (!bytes.empty()) // an empty span's data() may be null, which memcpy must not get
+        std::memcpy(levels_[0]->data() + offset, bytes.data(), bytes.size());
     return {};
 }
 
@@ -97,7 +98,8 @@ Expected<void> Simulator::readExternal(std::uint64_t offset, std::span<std::uint
     if (offset > ext.capacity() || bytes.size() > ext.capacity() - offset)
         return fail("read of {} bytes at external address {:#x} is out of range", bytes.size(),
                     offset);
-    std::memcpy(bytes.data(), ext.data() + offset, bytes.size());
+    if (!bytes.empty())
+        std::memcpy(bytes.data(), ext.data() + offset, bytes.size());
     return {};
 }
 
