@@ -11,6 +11,7 @@ packages=(
   libyaml-cpp-dev
   libonnx-dev libprotobuf-dev libonnx-testdata # ONNX import; the ONNX conformance tests
   libopenblas-dev # benchmark-only yardstick (kpu-perf); never linked into the toolchain
+  libopenmpi-dev openmpi-bin # kpu-sweep under mpirun (docs/dse.md)
   clang-format
 )
 

@@ -144,7 +144,7 @@ const std::vector<std::string> kKpuLayoutKeys = {
     "name",           "description",     "clock_ghz",
     "host_memory",    "external_memory", "memory_controller",
     "on_chip_memory", "data_movement",   "compute",
-    "address_map"};
+    "address_map",    "energy",          "area"};
 const std::vector<std::string> kSystemLayoutKeys = {"system", "host", "accelerators",
                                                     "interconnect", "system_services"};
 
@@ -492,8 +492,60 @@ private:
             }
         }
 
+        readEnergy(root, c.energy);
+        readArea(root, c.area);
         if (!l1CountGiven)
             deriveL1(c, "on_chip_memory.l1.buffer_count");
+    }
+
+    // Our extension sections (docs/config.md, "energy" and "area"): every figure optional.
+    void readEnergy(const json& root, EnergyConfig& e) {
+        const json* energy = object(root, "", "energy");
+        if (!energy)
+            return;
+        const std::string p = "energy";
+        checkKeys(*energy, p,
+                  {"mac_pj", "vector_op_pj", "move_pj", "external_read_pj_per_byte",
+                   "external_write_pj_per_byte", "l3_read_pj_per_byte", "l3_write_pj_per_byte",
+                   "l2_read_pj_per_byte", "l2_write_pj_per_byte", "l1_read_pj_per_byte",
+                   "l1_write_pj_per_byte", "static_power_w", "leakage_w_per_mm2"});
+        if (const json* mac = object(*energy, p, "mac_pj")) {
+            const std::string mp = "energy.mac_pj";
+            checkKeys(*mac, mp, {"f32", "f16", "f64", "f8e4m3", "i8"});
+            number(*mac, mp, "f32", e.macF32Pj, true);
+            number(*mac, mp, "f16", e.macF16Pj, true);
+            number(*mac, mp, "f64", e.macF64Pj, true);
+            number(*mac, mp, "f8e4m3", e.macF8Pj, true);
+            number(*mac, mp, "i8", e.macI8Pj, true);
+        }
+        number(*energy, p, "vector_op_pj", e.vectorOpPj, true);
+        number(*energy, p, "move_pj", e.movePj, true);
+        number(*energy, p, "external_read_pj_per_byte", e.externalReadPjPerByte, true);
+        number(*energy, p, "external_write_pj_per_byte", e.externalWritePjPerByte, true);
+        optionalNumber(*energy, p, "l3_read_pj_per_byte", e.l3ReadPjPerByte);
+        optionalNumber(*energy, p, "l3_write_pj_per_byte", e.l3WritePjPerByte);
+        optionalNumber(*energy, p, "l2_read_pj_per_byte", e.l2ReadPjPerByte);
+        optionalNumber(*energy, p, "l2_write_pj_per_byte", e.l2WritePjPerByte);
+        optionalNumber(*energy, p, "l1_read_pj_per_byte", e.l1ReadPjPerByte);
+        optionalNumber(*energy, p, "l1_write_pj_per_byte", e.l1WritePjPerByte);
+        optionalNumber(*energy, p, "static_power_w", e.staticPowerW);
+        number(*energy, p, "leakage_w_per_mm2", e.leakageWPerMm2, true);
+    }
+
+    void readArea(const json& root, AreaConfig& a) {
+        const json* area = object(root, "", "area");
+        if (!area)
+            return;
+        checkKeys(*area, "area", {"pe_mm2", "sram_mm2_per_kib"});
+        number(*area, "area", "pe_mm2", a.peMm2, true);
+        number(*area, "area", "sram_mm2_per_kib", a.sramMm2PerKib, true);
+    }
+
+    void optionalNumber(const json& obj, std::string_view path, const char* key,
+                        std::optional<double>& out) {
+        double v = 0;
+        if (number(obj, path, key, v, true))
+            out = v;
     }
 
     // ---- The upstream system layout (configs/examples/*.json) ----
@@ -1231,7 +1283,10 @@ Expected<KpuConfig> parseConfigJson(std::string_view text, std::string_view sour
     return readConfig(root, sourceName);
 }
 
-Expected<KpuConfig> parseConfigYaml(std::string_view text, std::string_view sourceName) {
+namespace {
+
+// The JSON value of a YAML document whose top level is a mapping (YamlToJson's rules).
+Expected<json> yamlTree(std::string_view text, std::string_view sourceName) {
     // yaml-cpp's LoadAll never returns on some malformed input (a ',' starting a block line
     // gives endless empty documents at one position), so the documents are counted first, at
     // most three, and only then is the first one loaded.
@@ -1274,6 +1329,20 @@ Expected<KpuConfig> parseConfigYaml(std::string_view text, std::string_view sour
     } catch (const std::exception& e) {
         return fail("{}: error: {}", sourceName, e.what()); // not expected
     }
+    return tree;
+}
+
+} // namespace
+
+Expected<std::string> yamlToJson(std::string_view text, std::string_view sourceName) {
+    auto tree = yamlTree(text, sourceName);
+    if (!tree)
+        return std::unexpected(tree.error());
+    return tree->dump(2, ' ', false, json::error_handler_t::replace);
+}
+
+Expected<KpuConfig> parseConfigYaml(std::string_view text, std::string_view sourceName) {
+    auto tree = yamlTree(text, sourceName);
     if (!tree)
         return std::unexpected(tree.error());
     return readConfig(*tree, sourceName);
@@ -1411,6 +1480,33 @@ std::string configToJson(const KpuConfig& c) {
     comp["tile_count"] = c.compute.tileCount;
     comp["processor_array"] = std::move(pa);
     root["compute"] = std::move(comp);
+
+    const EnergyConfig& e = c.energy;
+    ojson energy;
+    energy["mac_pj"] = ojson{{"f32", e.macF32Pj},
+                             {"f16", e.macF16Pj},
+                             {"f64", e.macF64Pj},
+                             {"f8e4m3", e.macF8Pj},
+                             {"i8", e.macI8Pj}};
+    energy["vector_op_pj"] = e.vectorOpPj;
+    energy["move_pj"] = e.movePj;
+    energy["external_read_pj_per_byte"] = e.externalReadPjPerByte;
+    energy["external_write_pj_per_byte"] = e.externalWritePjPerByte;
+    // Derived figures stay unset, so the round trip keeps deriving them.
+    const auto putOptional = [&](const char* key, const std::optional<double>& v) {
+        if (v)
+            energy[key] = *v;
+    };
+    putOptional("l3_read_pj_per_byte", e.l3ReadPjPerByte);
+    putOptional("l3_write_pj_per_byte", e.l3WritePjPerByte);
+    putOptional("l2_read_pj_per_byte", e.l2ReadPjPerByte);
+    putOptional("l2_write_pj_per_byte", e.l2WritePjPerByte);
+    putOptional("l1_read_pj_per_byte", e.l1ReadPjPerByte);
+    putOptional("l1_write_pj_per_byte", e.l1WritePjPerByte);
+    putOptional("static_power_w", e.staticPowerW);
+    energy["leakage_w_per_mm2"] = e.leakageWPerMm2;
+    root["energy"] = std::move(energy);
+    root["area"] = ojson{{"pe_mm2", c.area.peMm2}, {"sram_mm2_per_kib", c.area.sramMm2PerKib}};
 
     return root.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }

@@ -78,7 +78,9 @@ Expected<CompileResult> compileGraph(ir::Graph graph, const std::string& path,
                                                   .sourceFile = path,
                                                   .fuse = options.fuse,
                                                   .dataflow = options.dataflow,
-                                                  .explicitOps = options.explicitOps});
+                                                  .explicitOps = options.explicitOps,
+                                                  .gemmTilings = options.gemmTilings,
+                                                  .gemmChoices = options.gemmChoices});
     if (!program)
         return std::unexpected(program.error());
     CompileResult result{.graph = std::move(graph), .program = std::move(*program), .object = {}};

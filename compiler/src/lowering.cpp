@@ -341,6 +341,21 @@ private:
     }
 
     // ---- GEMM kernels: tile loops in the dataflow's order --------------------------------------
+    // The analytical choice, or the tiling imposed on the kernel (LowerOptions::gemmTilings),
+    // which must be one of its candidates.
+    Expected<GemmTiling> gemmTiling(const PlannedKernel& k, const GemmShape& shape) const {
+        const auto imposed = options_.gemmTilings.find(k.name);
+        if (imposed == options_.gemmTilings.end())
+            return chooseGemmTiling(shape, tilingTarget_, options_.dataflow, stepBudget(6));
+        const GemmTilingChoice& want = imposed->second;
+        for (const GemmTiling& t : gemmTilingCandidates(shape, tilingTarget_, stepBudget(6)))
+            if (GemmTilingChoice{t.dataflow, t.mt, t.nt, t.kt} == want)
+                return t;
+        return fail("the imposed tiling {} {}x{}x{} does not fit the configuration or the op "
+                    "budget",
+                    dataflowShortName(want.dataflow), want.mt, want.nt, want.kt);
+    }
+
     // Batch outermost, then M and N in the order of gemmLoopOrder (os, is: m, n; ws: n, m), K
     // innermost: the output tile stays in L2 across the K loop; A and B tiles are loaded for every
     // step, an accumulate input at the first step, the bias at the last (when the epilogue runs).
@@ -357,18 +372,23 @@ private:
             return fail("{}: a batch of {} is out of range", where(k), batch);
         const bool hasInit =
             k.inputs.size() >= 3 && k.params.biasInput != 2; // inputs [A, B, C, (bias)]
-        auto tiling = chooseGemmTiling(
-            GemmShape{.m = M,
-                      .n = N,
-                      .k = K,
-                      .aElementBytes = a.elementBytes,
-                      .bElementBytes = b.elementBytes,
-                      .cElementBytes = c.elementBytes,
-                      .initElementBytes = hasInit ? state_[k.inputs[2]].elementBytes : 0,
-                      .batch = batch},
-            tilingTarget_, options_.dataflow, stepBudget(6));
+        const GemmShape shape{.m = M,
+                              .n = N,
+                              .k = K,
+                              .aElementBytes = a.elementBytes,
+                              .bElementBytes = b.elementBytes,
+                              .cElementBytes = c.elementBytes,
+                              .initElementBytes = hasInit ? state_[k.inputs[2]].elementBytes : 0,
+                              .batch = batch};
+        auto tiling = gemmTiling(k, shape);
         if (!tiling)
             return fail("{}: {}", where(k), tiling.error().message);
+        if (options_.gemmChoices)
+            options_.gemmChoices->push_back(GemmKernelChoice{.kernel = k.name,
+                                                             .shape = shape,
+                                                             .target = tilingTarget_,
+                                                             .maxTileSteps = stepBudget(6),
+                                                             .tiling = *tiling});
         if (auto r = checkOpBudget(k, tiling->tileSteps, 6); !r)
             return r;
 

@@ -192,12 +192,15 @@ GemmEstimate estimateGemm(const GemmShape& s, const KpuConfig& config, Dataflow 
 
 namespace {
 
-// The best tiling under one dataflow (the header's rules).
-Expected<GemmTiling> bestTiling(const GemmShape& s, const KpuConfig& config, Dataflow dataflow,
-                                std::uint64_t maxTileSteps) {
+// Calls `visit` with every tiling of one dataflow that fits the capacity rules: each (mt, nt)
+// with the deepest kt that fits (see the header). Returns whether there was one; when not,
+// `smallest` is the smallest tile's (mt, nt) for the message.
+template <class Visit>
+bool forEachTiling(const GemmShape& s, const KpuConfig& config, Dataflow dataflow, Capacity& cap,
+                   std::pair<std::uint32_t, std::uint32_t>& smallest, const Visit& visit) {
     const Capacity l2{config.l2.bankCapacity, config.l2.bankCapacity * config.l2.bankCount};
     const Capacity l3{config.l3.tileCapacity, config.l3.tileCapacity * config.l3.tileCount};
-    const Capacity cap{std::min(l2.perTile, l3.perTile), std::min(l2.perLevel, l3.perLevel)};
+    cap = Capacity{std::min(l2.perTile, l3.perTile), std::min(l2.perLevel, l3.perLevel)};
     const std::uint32_t R = config.compute.arrayRows, C = config.compute.arrayCols;
 
     // No tile dimension can usefully exceed what one tile's bytes allow.
@@ -206,9 +209,9 @@ Expected<GemmTiling> bestTiling(const GemmShape& s, const KpuConfig& config, Dat
     const auto ms = candidates(s.m, dataflow == Dataflow::InputStationary ? C : R, maxDim);
     const auto ns = candidates(s.n, C, maxDim);
     const auto ks = depthCandidates(s.k, R, maxDim);
+    smallest = {ms.front(), ns.front()};
 
     bool found = false;
-    GemmTiling best;
     for (std::uint32_t mt : ms) {
         for (std::uint32_t nt : ns) {
             // nt ascends, so once the output tile is too large every later one is too.
@@ -226,31 +229,41 @@ Expected<GemmTiling> bestTiling(const GemmShape& s, const KpuConfig& config, Dat
             if (deeper == ks.begin())
                 continue;
             const std::uint32_t kt = *std::prev(deeper);
-            const GemmTiling t{
-                .dataflow = dataflow,
-                .mt = mt,
-                .nt = nt,
-                .kt = kt,
-                .estimate = estimateGemm(s, config, dataflow, mt, nt, kt),
-                .tileSteps = mulSat(mulSat(mulSat(s.batch, ceilDiv(s.m, mt)), ceilDiv(s.n, nt)),
-                                    ceilDiv(s.k, kt))};
-            if (!found || betterTiling(s, maxTileSteps, t, best)) {
-                best = t;
-                found = true;
-            }
+            visit(GemmTiling{.dataflow = dataflow,
+                             .mt = mt,
+                             .nt = nt,
+                             .kt = kt,
+                             .estimate = estimateGemm(s, config, dataflow, mt, nt, kt),
+                             .tileSteps =
+                                 mulSat(mulSat(mulSat(s.batch, ceilDiv(s.m, mt)), ceilDiv(s.n, nt)),
+                                        ceilDiv(s.k, kt))});
+            found = true;
         }
     }
+    return found;
+}
+
+// The best tiling under one dataflow (the header's rules).
+Expected<GemmTiling> bestTiling(const GemmShape& s, const KpuConfig& config, Dataflow dataflow,
+                                std::uint64_t maxTileSteps) {
+    Capacity cap{};
+    std::pair<std::uint32_t, std::uint32_t> smallest;
+    std::optional<GemmTiling> best;
+    const bool found = forEachTiling(s, config, dataflow, cap, smallest, [&](const GemmTiling& t) {
+        if (!best || betterTiling(s, maxTileSteps, t, *best))
+            best = t;
+    });
     if (!found) {
-        const std::uint64_t need = 2 * (std::uint64_t{ms.front()} * s.aElementBytes +
-                                        std::uint64_t{ns.front()} * s.bElementBytes) +
-                                   std::uint64_t{ms.front()} * ns.front() *
-                                       (std::uint64_t{s.cElementBytes} + s.initElementBytes);
+        const auto [mt, nt] = smallest;
+        const std::uint64_t need =
+            2 * (std::uint64_t{mt} * s.aElementBytes + std::uint64_t{nt} * s.bElementBytes) +
+            std::uint64_t{mt} * nt * (std::uint64_t{s.cElementBytes} + s.initElementBytes);
         return fail("no tiling fits the configuration '{}': the smallest tile ({}x{}x1) needs {} "
                     "bytes of on-chip memory per level, the config has {} bytes per L2 bank and "
                     "{} bytes of L2+L3 working space",
-                    config.name, ms.front(), ns.front(), need, cap.perTile, cap.perLevel);
+                    config.name, mt, nt, need, cap.perTile, cap.perLevel);
     }
-    return best;
+    return *best;
 }
 
 } // namespace
@@ -288,6 +301,26 @@ Expected<GemmTiling> chooseGemmTiling(const GemmShape& s, const KpuConfig& confi
     if (!best)
         return std::unexpected(*firstError);
     return *best;
+}
+
+std::vector<GemmTiling> gemmTilingCandidates(const GemmShape& s, const KpuConfig& config,
+                                             std::uint64_t maxTileSteps) {
+    std::vector<GemmTiling> all;
+    if (s.m == 0 || s.n == 0 || s.k == 0)
+        return all;
+    for (Dataflow d : kGemmDataflows) {
+        Capacity cap{};
+        std::pair<std::uint32_t, std::uint32_t> smallest;
+        forEachTiling(s, config, d, cap, smallest, [&](const GemmTiling& t) {
+            if (t.tileSteps <= maxTileSteps)
+                all.push_back(t);
+        });
+    }
+    // The analytical ranking; equal tilings of different dataflows keep kGemmDataflows' order.
+    std::ranges::stable_sort(all, [&](const GemmTiling& a, const GemmTiling& b) {
+        return betterTiling(s, maxTileSteps, a, b);
+    });
+    return all;
 }
 
 namespace {

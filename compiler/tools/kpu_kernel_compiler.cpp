@@ -10,7 +10,34 @@
 #include "kpu/compiler/compiler.h"
 #include "kpu/compiler/dfg_writer.h"
 #include "kpu/compiler/tile_optimizer.h"
+#include "kpu/compiler/tile_search.h"
 #include "kpu/schema/disasm.h"
+
+namespace {
+
+// --tile-strategy search: the search, and what it found, on stderr.
+kpu::Expected<kpu::compiler::CompileResult>
+searchAndReport(const kpu::ir::Graph& graph, const std::string& input,
+                const kpu::compiler::CompileOptions& options,
+                const kpu::compiler::SearchOptions& search) {
+    auto found = kpu::compiler::searchTilings(graph, input, options, search);
+    if (!found)
+        return std::unexpected(found.error());
+    const auto describe = [](const kpu::compiler::Measurement& m) {
+        return fmt::format("{:.4g} ms, {:.4g} mJ, EDP {:.4g} mJ.ms", m.seconds * 1e3,
+                           m.energy.total() * 1e-9, m.seconds * 1e3 * m.energy.total() * 1e-9);
+    };
+    std::cerr << fmt::format(
+        "{}: search ({}): {} candidates over {} GEMM kernels in {:.1f} s, {} kernels retiled\n"
+        "  analytical {}\n  search     {} ({:.1f}% better than analytical by {})\n",
+        input, kpu::compiler::objectiveName(search.objective), found->candidates,
+        found->gemmKernels, found->seconds, found->retiledKernels, describe(found->analytical),
+        describe(found->best), 100.0 * found->improvement(search.objective),
+        kpu::compiler::objectiveName(search.objective));
+    return std::move(found->compiled);
+}
+
+} // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{
@@ -37,6 +64,29 @@ int main(int argc, char** argv) {
                    "is (input-stationary) or auto (each kernel's fastest, docs/dataflows.md)")
         ->capture_default_str()
         ->check(CLI::IsMember({"os", "ws", "is", "auto"}));
+    std::string tileStrategy = "analytical", objective = "time";
+    std::uint64_t budget = 64;
+    double timeLimit = 0;
+    app.add_option("--tile-strategy", tileStrategy,
+                   "how GEMM tilings and dataflows are chosen: analytical (the estimate of "
+                   "docs/dataflows.md) or search (candidates scored by timing-only simulation on "
+                   "the config, docs/dse.md)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"analytical", "search"}));
+    auto* objectiveOption =
+        app.add_option("--objective", objective,
+                       "what search minimises: time, energy, or edp (energy x time)")
+            ->capture_default_str()
+            ->check(CLI::IsMember({"time", "energy", "edp"}));
+    auto* budgetOption =
+        app.add_option("--budget", budget, "search: candidates to simulate at most")
+            ->capture_default_str()
+            ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 32));
+    auto* timeLimitOption =
+        app.add_option("--time-limit", timeLimit,
+                       "search: seconds after which no new candidate starts (the result then "
+                       "depends on the machine's speed; --budget alone is deterministic)")
+            ->check(CLI::PositiveNumber);
     app.add_flag("--explicit-ops", explicitOps,
                  "store every op of every kernel in the object (default: kernels are tile-loop "
                  "records the loader expands; docs/object-format.md)");
@@ -55,6 +105,14 @@ int main(int argc, char** argv) {
         // do.
         return app.exit(e) == 0 ? 0 : 2;
     }
+
+    const bool search = tileStrategy == "search";
+    for (const CLI::Option* o : {objectiveOption, budgetOption, timeLimitOption})
+        if (!search && o->count() > 0) {
+            std::cerr << "kpu-kernel-compiler: error: " << o->get_name()
+                      << " needs --tile-strategy search\n";
+            return 2;
+        }
 
     auto config = configPath.empty() ? kpu::Expected<kpu::KpuConfig>(kpu::defaultConfig())
                                      : kpu::loadConfigFile(configPath);
@@ -103,12 +161,18 @@ int main(int argc, char** argv) {
     for (kpu::dfx::Dataflow d : kpu::compiler::kGemmDataflows)
         if (dataflow == kpu::compiler::dataflowShortName(d))
             forced = d;
-    auto result = kpu::compiler::compileGraph(std::move(*graph), input,
-                                              {.target = *config,
-                                               .batch = batch,
-                                               .fuse = !noFuse,
-                                               .dataflow = forced,
-                                               .explicitOps = explicitOps});
+    const kpu::compiler::CompileOptions options{.target = *config,
+                                                .batch = batch,
+                                                .fuse = !noFuse,
+                                                .dataflow = forced,
+                                                .explicitOps = explicitOps};
+    auto result = search ? searchAndReport(*graph, input, options,
+                                           {.objective = *kpu::compiler::parseObjective(objective),
+                                            .budget = budget,
+                                            .timeLimitSeconds = timeLimitOption->count() > 0
+                                                                    ? std::optional(timeLimit)
+                                                                    : std::nullopt})
+                         : kpu::compiler::compileGraph(std::move(*graph), input, options);
     if (!result) {
         std::cerr << result.error().message << "\n";
         return 1;

@@ -89,6 +89,10 @@ struct Summary {
     double attainableFlopsPerCycle = 0, achievedFlopsPerCycle = 0;
     const char* bound = "compute";
     double macEfficiency = 0;
+
+    sim::Energy energy; // of the whole run (docs/energy.md)
+    double staticPowerW = 0;
+    std::optional<double> pjPerMac; // total energy / MACs; none without MACs
 };
 
 Summary summarize(const KpuConfig& config, const sim::Schedule& schedule, const sim::RunStats& s) {
@@ -129,6 +133,10 @@ Summary summarize(const KpuConfig& config, const sim::Schedule& schedule, const 
     }
     sum.achievedFlopsPerCycle = ratio(sum.flops, static_cast<double>(s.totalCycles));
     sum.macEfficiency = ratio(s.macs, sum.pes * s.totalCycles);
+    sum.energy = sim::runEnergy(schedule, config, s.totalCycles);
+    sum.staticPowerW = sim::energyModel(config).staticPowerW;
+    if (s.macs > 0)
+        sum.pjPerMac = sum.energy.total() / static_cast<double>(s.macs);
     return sum;
 }
 
@@ -222,6 +230,44 @@ std::string formatStats(const LoadedObject& object, const KpuConfig& config,
     return out;
 }
 
+// "1.23 mJ", "456 nJ", ... from picojoules.
+std::string formatEnergy(double pj) {
+    constexpr std::array<std::pair<double, const char*>, 4> kUnits{
+        {{1e9, "mJ"}, {1e6, "uJ"}, {1e3, "nJ"}, {1, "pJ"}}};
+    for (const auto& [scale, unit] : kUnits)
+        if (pj >= scale || scale == 1)
+            return fmt::format("{:.3g} {}", pj / scale, unit);
+    return "";
+}
+
+std::string formatEnergy(const Summary& sum, const std::vector<KernelProfile>& kernels,
+                         const sim::RunStats& s) {
+    const sim::Energy& e = sum.energy;
+    std::string out = "energy (docs/energy.md; dynamic energy follows the schedule, static is "
+                      "power x time):\n";
+    out += fmt::format("  total          {} = dynamic {} + static {} ({:.3g} W)\n",
+                       formatEnergy(e.total()), formatEnergy(e.dynamic()), formatEnergy(e.staticPj),
+                       sum.staticPowerW);
+    out += fmt::format("  per MAC        {}\n",
+                       sum.pjPerMac ? fmt::format("{:.3g} pJ ({} MACs)", *sum.pjPerMac, s.macs)
+                                    : std::string("n/a (no MACs)"));
+    out += fmt::format("  compute        {}\n", formatEnergy(e.compute));
+    for (int l = 0; l < sim::kLevelCount; ++l)
+        out += fmt::format("  {:<14} {}\n",
+                           fmt::format("{} access", sim::levelName(static_cast<sim::Level>(l))),
+                           formatEnergy(e.memory[static_cast<std::size_t>(l)]));
+    out += fmt::format("  moves          {} (per-move overhead)\n", formatEnergy(e.moves));
+    std::size_t width = 6;
+    for (const KernelProfile& k : kernels)
+        width = std::max(width, k.name.size());
+    out += "energy per kernel (dynamic):\n";
+    for (const KernelProfile& k : kernels)
+        out +=
+            fmt::format("  {:<{}} {:>10} {:>7}\n", k.name, width, formatEnergy(k.energy.dynamic()),
+                        percent(ratio(k.energy.dynamic(), e.dynamic())));
+    return out;
+}
+
 std::string formatVerify(const std::vector<Comparison>& comparisons) {
     if (comparisons.empty())
         return "";
@@ -288,9 +334,10 @@ double KernelProfile::arrayUtilization(std::uint32_t arrays) const {
 }
 
 std::vector<KernelProfile> profileKernels(const dfx::Program& program,
-                                          const sim::Schedule& schedule,
-                                          const sim::RunStats& stats) {
+                                          const sim::Schedule& schedule, const sim::RunStats& stats,
+                                          const KpuConfig& config) {
     const std::vector<std::uint32_t> kernelOf = kernelOfOps(program);
+    const sim::EnergyModel energyModel = sim::energyModel(config);
     const std::uint32_t kernelCount = program.kernels()->size();
     std::vector<KernelProfile> rows(kernelCount + 1); // the last one is "(other)"
     for (std::uint32_t k = 0; k < kernelCount; ++k) {
@@ -308,6 +355,7 @@ std::vector<KernelProfile> profileKernels(const dfx::Program& program,
         const std::uint32_t k = op.sourceOp < kernelOf.size() ? kernelOf[op.sourceOp] : kNoKernel;
         KernelProfile& row = rows[k == kNoKernel ? kernelCount : k];
         ++row.boundOps;
+        row.energy += sim::opEnergy(schedule, op, energyModel);
         if (op.type != sim::OpType::Barrier && i < stats.timeline.size()) {
             const sim::OpTiming& t = stats.timeline[i];
             row.firstStart = row.ran ? std::min(row.firstStart, t.start) : t.start;
@@ -422,11 +470,14 @@ std::string formatReport(const LoadedObject& object, const KpuConfig& config,
                          const sim::Schedule& schedule, const SimulationResult& result,
                          const std::vector<Comparison>& comparisons, const ReportOptions& options) {
     const sim::RunStats& s = result.stats;
-    std::string out = formatStats(object, config, schedule, s, summarize(config, schedule, s));
+    const Summary sum = summarize(config, schedule, s);
+    const std::vector<KernelProfile> kernels = profileKernels(*object.program, schedule, s, config);
+    std::string out = formatStats(object, config, schedule, s, sum);
+    out += formatEnergy(sum, kernels, s);
     out += formatVerify(comparisons);
     out += formatExpect(options.expect);
     if (options.profile)
-        out += formatProfile(profileKernels(*object.program, schedule, s), config);
+        out += formatProfile(kernels, config);
     return out;
 }
 
@@ -534,9 +585,22 @@ std::string reportJson(const LoadedObject& object, const KpuConfig& config,
         expect.push_back(e);
     }
     report["expect"] = expect;
+    const std::vector<KernelProfile> rows = profileKernels(*object.program, schedule, s, config);
+    json memoryPj;
+    for (int l = 0; l < sim::kLevelCount; ++l)
+        memoryPj[sim::levelName(static_cast<sim::Level>(l))] =
+            sum.energy.memory[static_cast<std::size_t>(l)];
+    json kernelEnergy = json::array();
+    for (const KernelProfile& k : rows)
+        kernelEnergy.push_back({{"name", k.name}, {"energy_pj", k.energy.dynamic()}});
+    report["energy"] = {{"total_pj", sum.energy.total()},   {"dynamic_pj", sum.energy.dynamic()},
+                        {"static_pj", sum.energy.staticPj}, {"static_power_w", sum.staticPowerW},
+                        {"compute_pj", sum.energy.compute}, {"memory_pj", memoryPj},
+                        {"moves_pj", sum.energy.moves},     {"pj_per_mac", orNull(sum.pjPerMac)},
+                        {"area_mm2", sim::areaMm2(config)}, {"kernels", kernelEnergy}};
     if (options.profile) {
         json kernels = json::array();
-        for (const KernelProfile& k : profileKernels(*object.program, schedule, s))
+        for (const KernelProfile& k : rows)
             kernels.push_back({{"name", k.name},
                                {"kind", k.kind},
                                {"dataflow", k.dataflow},
@@ -550,7 +614,8 @@ std::string reportJson(const LoadedObject& object, const KpuConfig& config,
                                {"folds", k.folds},
                                {"external_bytes", k.bytesBetweenLevels[0]},
                                {"l3_l2_bytes", k.bytesBetweenLevels[1]},
-                               {"l2_l1_bytes", k.bytesBetweenLevels[2]}});
+                               {"l2_l1_bytes", k.bytesBetweenLevels[2]},
+                               {"energy_pj", k.energy.dynamic()}});
         report["kernels"] = kernels;
     }
     // The verifier refuses names that are not UTF-8; replacing is the second line of defence.

@@ -179,6 +179,10 @@ TEST(HwConfig, JsonRoundTrip) {
     odd.compute.arrayRows = 4096;
     odd.compute.arrayCols = 3;
     odd.movement.dmaBandwidthGBps = 12.5;
+    odd.energy.macF16Pj = 0.75;
+    odd.energy.l2WritePjPerByte = 9.5;
+    odd.energy.staticPowerW = 0.0;
+    odd.area.peMm2 = 0.002;
     configs.push_back(odd);
     for (KpuConfig& c : configs) {
         c.source = "roundtrip.json";
@@ -194,6 +198,37 @@ TEST(HwConfig, JsonRoundTrip) {
     EXPECT_NE(text.find("\"dma_bandwidth_gbps\": 12.5"), std::string::npos) << text;
     // Written only when set: the default has no limit of its own.
     EXPECT_EQ(configToJson(defaultConfig()).find("dma_bandwidth_gbps"), std::string::npos);
+}
+
+// The energy and area sections (docs/config.md): every figure optional, derived ones stay
+// unset, and mistakes are named by key path.
+TEST(HwConfig, EnergyAndAreaKeys) {
+    auto c = parseConfigJson(R"({"energy": {"mac_pj": {"f32": 3.0, "i8": 0.1}, "move_pj": 0,
+                                 "l1_read_pj_per_byte": 1.25, "static_power_w": 0.25},
+                                 "area": {"sram_mm2_per_kib": 0.01}})",
+                             "e.json");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->energy.macF32Pj, 3.0);
+    EXPECT_EQ(c->energy.macI8Pj, 0.1);
+    EXPECT_EQ(c->energy.macF16Pj, 1.5); // default kept
+    EXPECT_EQ(c->energy.movePj, 0.0);
+    EXPECT_EQ(c->energy.l1ReadPjPerByte, 1.25);
+    EXPECT_FALSE(c->energy.l1WritePjPerByte); // derived from the capacity
+    EXPECT_EQ(c->energy.staticPowerW, 0.25);
+    EXPECT_EQ(c->area.sramMm2PerKib, 0.01);
+    EXPECT_EQ(c->area.peMm2, 0.0119);
+    const std::pair<const char*, const char*> bad[] = {
+        {R"({"energy": {"mac_pj": {"f33": 1}}})",
+         "e.json: error: energy.mac_pj.f33: unknown key, did you mean 'f32'?"},
+        {R"({"energy": {"move_pj": -1}})",
+         "e.json: error: energy.move_pj: expected a non-negative number, got -1"},
+        {R"({"area": {"pe_mm2": "big"}})",
+         "e.json: error: area.pe_mm2: expected a non-negative number, got \"big\""}};
+    for (const auto& [text, message] : bad) {
+        auto refused = parseConfigJson(text, "e.json");
+        ASSERT_FALSE(refused) << text;
+        EXPECT_EQ(refused.error().message, message);
+    }
 }
 
 TEST(HwConfig, ValidateCatchesProgrammaticErrors) {

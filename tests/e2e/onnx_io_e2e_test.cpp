@@ -142,7 +142,7 @@ TEST_F(OnnxIoE2e, JsonReportHasTheExpectArray) {
                            dir_.file("wrong.pb"), "--json", "--rtol", "0.01"});
     EXPECT_EQ(run.exitCode, 1) << run.err;
     const auto report = nlohmann::json::parse(run.out);
-    EXPECT_EQ(report.at("schema_version"), "1.1");
+    EXPECT_EQ(report.at("schema_version"), "1.2");
     ASSERT_EQ(report.at("expect").size(), 1u);
     const auto& e = report.at("expect")[0];
     EXPECT_EQ(e.at("tensor"), "logits");

@@ -33,7 +33,7 @@ TEST_P(ReportE2e, JsonProfileAndTraceAgree) {
     ASSERT_EQ(run.exitCode, 0) << run.err;
     const json report = json::parse(run.out);
     EXPECT_EQ(report.at("schema"), "kpu-report");
-    EXPECT_EQ(report.at("schema_version"), "1.1");
+    EXPECT_EQ(report.at("schema_version"), "1.2");
     const auto total = report.at("total_cycles").get<std::uint64_t>();
 
     // The profile: one row per kernel of the object (as kpu-disasm lists them), plus "(other)"

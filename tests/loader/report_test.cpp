@@ -33,7 +33,7 @@ TEST(Report, JsonHasTheSchemaAndConsistentNumbers) {
     const sim::RunStats& s = run.result.stats;
 
     EXPECT_EQ(r.at("schema"), "kpu-report");
-    EXPECT_EQ(r.at("schema_version"), "1.1");
+    EXPECT_EQ(r.at("schema_version"), "1.2");
     const std::uint64_t total = u64(r.at("total_cycles"));
     ASSERT_EQ(total, s.totalCycles);
     ASSERT_GT(total, 0u);
@@ -166,7 +166,7 @@ std::set<std::string> documentedKeys() {
     auto doc = readTextFile(std::string(KPU_SOURCE_DIR) + "/docs/report-schema.md");
     EXPECT_TRUE(doc) << doc.error().message;
     std::istringstream lines(doc.value_or(""));
-    const std::regex row(R"(^\| `([a-z_0-9.\[\]]+)` \|)");
+    const std::regex row(R"(^\| `([A-Za-z_0-9.\[\]]+)` \|)");
     std::smatch m;
     for (std::string line; std::getline(lines, line);)
         if (std::regex_search(line, m, row))
@@ -202,7 +202,8 @@ TEST(Report, ProfileHasOneRowPerKernelAndAccountsForEveryArrayCycle) {
     ExampleRun run;
     ASSERT_TRUE(runExample("mlp", defaultConfig(), run));
     const dfx::Program& program = *run.object.program;
-    const auto rows = loader::profileKernels(program, run.schedule, run.result.stats);
+    const auto rows =
+        loader::profileKernels(program, run.schedule, run.result.stats, defaultConfig());
     const std::size_t kernels = program.kernels()->size();
     ASSERT_GE(rows.size(), kernels);
     ASSERT_LE(rows.size(), kernels + 1);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -62,6 +63,37 @@ struct ComputeConfig {
     bool operator==(const ComputeConfig&) const = default;
 };
 
+// The energy model's figures (docs/energy.md; keys in docs/config.md, "energy"). Defaults are
+// 45 nm figures from M. Horowitz, "Computing's energy problem (and what we can do about it)",
+// ISSCC 2014; an on-chip level's access energy, when not given, follows from the capacity of one
+// of its memories (Horowitz's SRAM figures, see docs/energy.md), so a bigger L2 bank costs more
+// per byte.
+struct EnergyConfig {
+    // pJ per multiply-accumulate of the array, by the element type of its A operand: a multiply
+    // and an add of that width (f32 3.7 + 0.9, f16 1.1 + 0.4, 8-bit integer 0.2 + 0.03; f64 and
+    // f8 scaled from those, docs/energy.md).
+    double macF32Pj = 4.6, macF16Pj = 1.5, macF64Pj = 20.0, macF8Pj = 0.23, macI8Pj = 0.23;
+    double vectorOpPj = 0.9; // per output element of a vector pass (an f32 add)
+    double movePj = 40.0;    // per move: a 32-byte descriptor read from an 8 KB SRAM (4 x 10 pJ)
+    // pJ per byte read from / written to external memory: DRAM, 1.3 nJ per 64-bit access.
+    double externalReadPjPerByte = 162.5, externalWritePjPerByte = 162.5;
+    // pJ per byte at L3, L2, L1; nullopt: derived from the capacity of one tile, bank or buffer.
+    std::optional<double> l3ReadPjPerByte, l3WritePjPerByte;
+    std::optional<double> l2ReadPjPerByte, l2WritePjPerByte;
+    std::optional<double> l1ReadPjPerByte, l1WritePjPerByte;
+    // Static (leakage) power in watts; nullopt: leakageWPerMm2 x the area proxy.
+    std::optional<double> staticPowerW;
+    double leakageWPerMm2 = 0.02;
+    bool operator==(const EnergyConfig&) const = default;
+};
+
+// The area proxy (docs/energy.md): processing elements and SRAM, 45 nm figures.
+struct AreaConfig {
+    double peMm2 = 0.0119;         // an f32 multiplier (7700 um^2) and adder (4184 um^2), Horowitz
+    double sramMm2PerKib = 0.0045; // 8192 cells of 0.346 um^2 (Intel 45 nm) at 63% array efficiency
+    bool operator==(const AreaConfig&) const = default;
+};
+
 struct KpuConfig {
     std::string name = "default";
     std::string source = "<embedded default>"; // file it came from, for messages and reports
@@ -72,6 +104,8 @@ struct KpuConfig {
     L1Config l1;
     DataMovementConfig movement;
     ComputeConfig compute;
+    EnergyConfig energy;
+    AreaConfig area;
 
     // Bytes a transfer moves per clock cycle at `bandwidthGBps`.
     double bytesPerCycle(double bandwidthGBps) const { return bandwidthGBps / clockGHz; }
@@ -94,6 +128,11 @@ Expected<KpuConfig> parseConfigJson(std::string_view text, std::string_view sour
 // Parses a YAML configuration: the YAML tree is converted to the JSON value parseConfigJson
 // reads, so the key rules and messages are the same; YAML syntax errors give line:column.
 Expected<KpuConfig> parseConfigYaml(std::string_view text, std::string_view sourceName);
+
+// Converts a YAML document whose top level is a mapping to JSON text, by the rules
+// parseConfigYaml uses (YAML 1.2 core schema scalars; aliases expanded within limits); errors
+// name line:column. kpu-sweep reads YAML sweep specs with it.
+Expected<std::string> yamlToJson(std::string_view text, std::string_view sourceName);
 
 // Reads and parses a configuration file: YAML when the extension is .yaml or .yml, JSON
 // otherwise. KpuConfig::source is the path.

@@ -14,6 +14,7 @@
 #include "kpu/common/hw_config.h"
 #include "kpu/common/onnx_tensor.h"
 #include "kpu/compiler/graph.h"
+#include "kpu/compiler/lowering.h"
 #include "kpu/schema/object.h"
 
 namespace kpu::compiler {
@@ -28,6 +29,10 @@ struct CompileOptions {
     // directly; kpu-kernel-compiler writes TileLoops kernels (false) unless --explicit-ops, and
     // loader::loadObject expands them.
     bool explicitOps = true;
+    // Tilings imposed on GEMM kernels, and where to record every GEMM kernel's choice
+    // (lowering.h; --tile-strategy search uses both).
+    std::map<std::string, GemmTilingChoice> gemmTilings{};
+    std::vector<GemmKernelChoice>* gemmChoices = nullptr;
 };
 
 struct CompileResult {

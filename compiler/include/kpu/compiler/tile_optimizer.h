@@ -106,6 +106,12 @@ Expected<GemmTiling> chooseGemmTiling(const GemmShape& shape, const KpuConfig& c
                                       std::optional<dfx::Dataflow> dataflow = std::nullopt,
                                       std::uint64_t maxTileSteps = UINT64_MAX);
 
+// Every tiling of every dataflow that fits the configuration and has at most `maxTileSteps`
+// steps, best first by the analytical ranking above (the first is chooseGemmTiling's choice when
+// it is within the budget). `--tile-strategy search` (tile_search.h) scores them by simulation.
+std::vector<GemmTiling> gemmTilingCandidates(const GemmShape& shape, const KpuConfig& config,
+                                             std::uint64_t maxTileSteps = UINT64_MAX);
+
 // Vector kernels (every operator but MatMul) stream each tile's operands EXT -> L3 -> L2 -> L1,
 // run one pass of the array and write the tile back. Tiles are boxes of the iteration space
 // `space`; the tile keeps the kernel's pinned dimensions whole and shrinks the others

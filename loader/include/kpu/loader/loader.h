@@ -20,6 +20,7 @@
 #include "kpu/loader/io_binding.h"
 #include "kpu/loader/reference_executor.h"
 #include "kpu/schema/object.h"
+#include "kpu/simulator/energy.h"
 #include "kpu/simulator/schedule.h"
 #include "kpu/simulator/simulator.h"
 #include "kpu/simulator/stats.h"
@@ -128,6 +129,7 @@ struct KernelProfile {
     std::uint64_t macs = 0;
     std::uint64_t folds = 0;
     std::array<std::uint64_t, 3> bytesBetweenLevels{}; // EXT<->L3, L3<->L2, L2<->L1
+    sim::Energy energy{}; // dynamic energy of the kernel's bound ops (no static share)
 
     std::uint64_t spanCycles() const { return lastFinish - firstStart; }
     // Array busy cycles / (span x arrays): how well the kernel kept the arrays busy while it ran.
@@ -136,10 +138,11 @@ struct KernelProfile {
 
 // One row per kernel of the program in kernel order, then "(other)" when some bound op comes
 // from a DFX op outside every kernel. The spans need `stats.timeline`
-// (RunOptions::recordTimeline); without it every row has `ran` false.
+// (RunOptions::recordTimeline); without it every row has `ran` false. Energies follow
+// `config`'s energy model.
 std::vector<KernelProfile> profileKernels(const dfx::Program& program,
-                                          const sim::Schedule& schedule,
-                                          const sim::RunStats& stats);
+                                          const sim::Schedule& schedule, const sim::RunStats& stats,
+                                          const KpuConfig& config);
 
 // Reports (docs/cli.md; docs/report-schema.md for the JSON).
 struct ReportOptions {
@@ -163,6 +166,6 @@ std::string reportJson(const LoadedObject& object, const KpuConfig& config,
 // The report's JSON schema identity (docs/report-schema.md): minor versions only add fields;
 // removing a field or changing its meaning bumps the major version.
 inline constexpr std::string_view kReportSchema = "kpu-report";
-inline constexpr std::string_view kReportSchemaVersion = "1.1";
+inline constexpr std::string_view kReportSchemaVersion = "1.2";
 
 } // namespace kpu::loader
