@@ -249,7 +249,7 @@ std::string formatEnergy(const Summary& sum, const std::vector<KernelProfile>& k
                        formatEnergy(e.total()), formatEnergy(e.dynamic()), formatEnergy(e.staticPj),
                        sum.staticPowerW);
     out += fmt::format("  per MAC        {}\n",
-                       sum.pjPerMac ? fmt::format("{:.3g} pJ ({} MACs)", *sum.pjPerMac, s.macs)
+                       sum.pjPerMac ? fmt::format("{:.2f} pJ ({} MACs)", *sum.pjPerMac, s.macs)
                                     : std::string("n/a (no MACs)"));
     out += fmt::format("  compute        {}\n", formatEnergy(e.compute));
     for (int l = 0; l < sim::kLevelCount; ++l)

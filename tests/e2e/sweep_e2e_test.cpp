@@ -91,6 +91,23 @@ TEST(SweepE2E, ShardsMergeIntoTheSameFile) {
     EXPECT_NE(bad.err.find("expected K/N with 1 <= K <= N"), std::string::npos) << bad.err;
 }
 
+// examples/dse/results is checked in as generated: regenerating it gives the same files.
+TEST(SweepE2E, TheExampleStudyIsUpToDate) {
+    ScratchDir dir("sweep-study");
+    const std::string study = std::string(KPU_SOURCE_DIR) + "/examples/dse/";
+    auto r =
+        runCommand({KPU_SWEEP_EXE, study + "study.yaml", "-o", dir.file("results"), "--jobs", "2"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    for (const char* file : {"points.jsonl", "pareto.svg", "roofline.svg"}) {
+        auto fresh = readTextFile(dir.file("results") + "/" + file);
+        auto checkedIn = readTextFile(study + "results/" + file);
+        ASSERT_TRUE(fresh && checkedIn) << file;
+        EXPECT_TRUE(*fresh == *checkedIn)
+            << "examples/dse/results/" << file << " is out of date: run build/dse/kpu-sweep "
+            << "examples/dse/study.yaml -o examples/dse/results";
+    }
+}
+
 TEST(SweepE2E, BadSpecsAreRefusedWithFileAndKeyPath) {
     ScratchDir dir("sweep-bad");
     ASSERT_TRUE(
