@@ -23,7 +23,6 @@ cmake -S "$root" -B "$asan_dir" "${common[@]}" -DKPU_SANITIZE=address,undefined 
 cmake --build "$asan_dir" --parallel "$jobs"
 ASAN_OPTIONS=abort_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-LSAN_OPTIONS=suppressions="$root/tests/sanitizers/lsan.supp":print_suppressions=0 \
   ctest --test-dir "$asan_dir" --output-on-failure --parallel "$jobs" --timeout 900
 
 echo "== TSan: the threaded simulator's determinism tests"
