@@ -1229,13 +1229,6 @@ std::string yamlKind(const YAML::Node& node) {
     }
 }
 
-bool isYamlPath(const std::string& path) {
-    std::string ext = std::filesystem::path(path).extension().string();
-    std::ranges::transform(ext, ext.begin(),
-                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    return ext == ".yaml" || ext == ".yml";
-}
-
 // Reads and validates a parsed document (JSON, or YAML converted to JSON).
 Expected<KpuConfig> readConfig(const json& root, std::string_view sourceName) {
     KpuConfig config = defaultConfig();
@@ -1254,6 +1247,13 @@ Expected<KpuConfig> readConfig(const json& root, std::string_view sourceName) {
 }
 
 } // namespace
+
+bool isYamlPath(const std::string& path) {
+    std::string ext = std::filesystem::path(path).extension().string();
+    std::ranges::transform(ext, ext.begin(),
+                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    return ext == ".yaml" || ext == ".yml";
+}
 
 KpuConfig defaultConfig() {
     return KpuConfig{};

@@ -17,10 +17,6 @@ namespace {
 using json = nlohmann::json;
 using ojson = nlohmann::ordered_json;
 
-bool isYamlPath(const std::string& path) {
-    return path.ends_with(".yaml") || path.ends_with(".yml");
-}
-
 // Reads a spec's fields, remembering the first error with its key path.
 class SpecReader {
 public:

@@ -231,7 +231,7 @@ std::string formatStats(const LoadedObject& object, const KpuConfig& config,
 }
 
 // "1.23 mJ", "456 nJ", ... from picojoules.
-std::string formatEnergy(double pj) {
+std::string energyText(double pj) {
     constexpr std::array<std::pair<double, const char*>, 4> kUnits{
         {{1e9, "mJ"}, {1e6, "uJ"}, {1e3, "nJ"}, {1, "pJ"}}};
     for (const auto& [scale, unit] : kUnits)
@@ -246,25 +246,24 @@ std::string formatEnergy(const Summary& sum, const std::vector<KernelProfile>& k
     std::string out = "energy (docs/energy.md; dynamic energy follows the schedule, static is "
                       "power x time):\n";
     out += fmt::format("  total          {} = dynamic {} + static {} ({:.3g} W)\n",
-                       formatEnergy(e.total()), formatEnergy(e.dynamic()), formatEnergy(e.staticPj),
+                       energyText(e.total()), energyText(e.dynamic()), energyText(e.staticPj),
                        sum.staticPowerW);
     out += fmt::format("  per MAC        {}\n",
                        sum.pjPerMac ? fmt::format("{:.2f} pJ ({} MACs)", *sum.pjPerMac, s.macs)
                                     : std::string("n/a (no MACs)"));
-    out += fmt::format("  compute        {}\n", formatEnergy(e.compute));
+    out += fmt::format("  compute        {}\n", energyText(e.compute));
     for (int l = 0; l < sim::kLevelCount; ++l)
         out += fmt::format("  {:<14} {}\n",
                            fmt::format("{} access", sim::levelName(static_cast<sim::Level>(l))),
-                           formatEnergy(e.memory[static_cast<std::size_t>(l)]));
-    out += fmt::format("  moves          {} (per-move overhead)\n", formatEnergy(e.moves));
+                           energyText(e.memory[static_cast<std::size_t>(l)]));
+    out += fmt::format("  moves          {} (per-move overhead)\n", energyText(e.moves));
     std::size_t width = 6;
     for (const KernelProfile& k : kernels)
         width = std::max(width, k.name.size());
     out += "energy per kernel (dynamic):\n";
     for (const KernelProfile& k : kernels)
-        out +=
-            fmt::format("  {:<{}} {:>10} {:>7}\n", k.name, width, formatEnergy(k.energy.dynamic()),
-                        percent(ratio(k.energy.dynamic(), e.dynamic())));
+        out += fmt::format("  {:<{}} {:>10} {:>7}\n", k.name, width, energyText(k.energy.dynamic()),
+                           percent(ratio(k.energy.dynamic(), e.dynamic())));
     return out;
 }
 

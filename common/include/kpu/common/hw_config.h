@@ -134,6 +134,9 @@ Expected<KpuConfig> parseConfigYaml(std::string_view text, std::string_view sour
 // name line:column. kpu-sweep reads YAML sweep specs with it.
 Expected<std::string> yamlToJson(std::string_view text, std::string_view sourceName);
 
+// Whether a path names a YAML file: its extension is .yaml or .yml, in any case.
+bool isYamlPath(const std::string& path);
+
 // Reads and parses a configuration file: YAML when the extension is .yaml or .yml, JSON
 // otherwise. KpuConfig::source is the path.
 Expected<KpuConfig> loadConfigFile(const std::string& path);
